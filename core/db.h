@@ -1,0 +1,104 @@
+/* db.h - sheetq's only window on MySQL/MariaDB (MariaDB Connector/C).
+ *
+ * An sq_db is one connection, used by one thread at a time. SQL is built by
+ * sq_db_bind(), which replaces named placeholders (":period_start") with
+ * values escaped by the server's own rules, so no caller pastes strings into
+ * SQL. Queries stream their rows (mysql_use_result) to a callback, so a
+ * million-row result never sits in memory.
+ *
+ * Errors: a lost or refused connection is SQ_EDB_CONNECT (temporary); a failed
+ * statement SQ_EDB_QUERY; err->msg carries the server's errno and message but
+ * never the password or the URL.
+ */
+#ifndef SQ_DB_H
+#define SQ_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/error.h"
+
+typedef struct sq_db sq_db;
+
+/* The parts of a mysql:// URL. Strings are owned by the struct. */
+typedef struct sq_db_url {
+  char *user;
+  char *password; /* NULL when absent */
+  char *host;     /* NULL with a socket */
+  unsigned port;  /* 3306 by default */
+  char *database;
+  char *socket;   /* from ?socket=/path, NULL otherwise */
+} sq_db_url;
+
+/* mysql://user[:password]@host[:port]/database[?socket=/path]
+ * mysql://user[:password]@/database?socket=/path  (unix socket)
+ * Percent-escapes in user and password are decoded. Pure; no I/O. */
+sq_errcode sq_db_url_parse(const char *url, sq_db_url *out, sq_err *err);
+void sq_db_url_free(sq_db_url *u);
+
+/* Connects with connect/read/write timeouts, utf8mb4, and no automatic
+ * reconnect (callers reconnect explicitly, so a statement is never silently
+ * replayed on a new session). */
+sq_db *sq_db_connect(const char *url, sq_err *err);
+void sq_db_close(sq_db *db); /* accepts NULL */
+/* Drops and re-opens the connection after a temporary error. */
+sq_errcode sq_db_reconnect(sq_db *db, sq_err *err);
+
+typedef enum sq_param_type {
+  SQ_PARAM_NULL = 0,
+  SQ_PARAM_U64,
+  SQ_PARAM_I64,
+  SQ_PARAM_STR,      /* NUL-terminated; NULL binds SQL NULL */
+  SQ_PARAM_U64_LIST, /* expands to "1,2,3"; empty expands to NULL */
+} sq_param_type;
+
+typedef struct sq_param {
+  const char *name; /* placeholder name without the colon */
+  sq_param_type type;
+  uint64_t u64;
+  int64_t i64;
+  const char *str;
+  const uint64_t *list;
+  size_t list_len;
+} sq_param;
+
+#define SQ_P_U64(n, v) ((sq_param){.name = (n), .type = SQ_PARAM_U64, .u64 = (v)})
+#define SQ_P_I64(n, v) ((sq_param){.name = (n), .type = SQ_PARAM_I64, .i64 = (v)})
+#define SQ_P_STR(n, v) ((sq_param){.name = (n), .type = SQ_PARAM_STR, .str = (v)})
+#define SQ_P_LIST(n, v, len) \
+  ((sq_param){.name = (n), .type = SQ_PARAM_U64_LIST, .list = (v), .list_len = (len)})
+
+/* Replaces every :name outside quotes, backticks and comments with the
+ * escaped value of the parameter of that name. "::" is left alone. A
+ * placeholder with no parameter is SQ_EINVAL naming it; parameters that the
+ * SQL does not use are fine. Appends to out. */
+sq_errcode sq_db_bind(sq_db *db, const char *sql, const sq_param *params,
+                      size_t n_params, sq_buf *out, sq_err *err);
+
+/* Runs a statement that returns no rows. affected may be NULL. */
+sq_errcode sq_db_exec(sq_db *db, const char *sql, const sq_param *params,
+                      size_t n_params, uint64_t *affected, sq_err *err);
+
+/* Row callback: row[i] is NULL for SQL NULL, lengths[i] its byte length.
+ * The pointers are valid only during the call. Returning non-SQ_OK stops the
+ * query and is returned by sq_db_query (with err left as the callback set
+ * it). */
+typedef sq_errcode (*sq_db_row_cb)(void *ctx, char **row,
+                                   const unsigned long *lengths,
+                                   unsigned n_fields, sq_err *err);
+
+sq_errcode sq_db_query(sq_db *db, const char *sql, const sq_param *params,
+                       size_t n_params, sq_db_row_cb cb, void *ctx,
+                       sq_err *err);
+
+/* Transactions for the ledger. */
+sq_errcode sq_db_begin(sq_db *db, sq_err *err);
+sq_errcode sq_db_commit(sq_db *db, sq_err *err);
+void sq_db_rollback(sq_db *db);
+
+/* Strict parse of an unsigned decimal (from a row); false on junk/overflow. */
+bool sq_parse_u64(const char *s, size_t len, uint64_t *out);
+
+#endif

@@ -1,0 +1,1 @@
+/* placeholder: being written */ typedef int sq_placeholder_job;
