@@ -1,1 +1,256 @@
-/* placeholder: being written */ typedef int sq_placeholder_config;
+/* config.c - the configuration table and the sources that fill it. */
+#include "core/config.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+#define OFF(f) offsetof(sq_config, f)
+#define CONFIG_FILE_MAX (1u << 20)
+
+const sq_config_spec sq_config_specs[] = {
+    {"mysql_url", "SHEETQ_MYSQL_URL", SQ_CONF_STR, OFF(mysql_url),
+     "mysql://root@127.0.0.1:3306/sheetq", 0, 0, true,
+     "database: mysql://user:pass@host:port/db or mysql://user@/db?socket=PATH"},
+    {"redis_url", "SHEETQ_REDIS_URL", SQ_CONF_STR, OFF(redis_url),
+     "redis://127.0.0.1:6379/0", 0, 0, true, "queue: redis://[:password@]host:port/db"},
+    {"storage_url", "SHEETQ_STORAGE_URL", SQ_CONF_STR, OFF(storage_url),
+     "file:///var/lib/sheetq/exports", 0, 0, false,
+     "where files go: file:///absolute/dir"},
+    {"queue", "SHEETQ_QUEUE", SQ_CONF_STR, OFF(queue), "default", 0, 0, false,
+     "queue name (letters, digits, '-', '_', '.')"},
+    {"key_template", "SHEETQ_KEY_TEMPLATE", SQ_CONF_STR, OFF(key_template),
+     "{tenant_id}/{report_id}/{period}.xlsx", 0, 0, false,
+     "object key; {tenant_id} {report_id} {period} {year} {month} {job_id}"},
+    {"target_query", "SHEETQ_TARGET_QUERY", SQ_CONF_STR, OFF(target_query), NULL,
+     0, 0, false, "SQL selecting tenant_id, report_id (see docs/configuration.md)"},
+    {"tmpdir", "SHEETQ_TMPDIR", SQ_CONF_STR, OFF(tmpdir), NULL, 0, 0, false,
+     "scratch directory for rendering (default: next to file storage, or /tmp)"},
+    {"log_level", "SHEETQ_LOG_LEVEL", SQ_CONF_STR, OFF(log_level), "info", 0, 0,
+     false, "debug, info, warn or error"},
+    {"log_format", "SHEETQ_LOG_FORMAT", SQ_CONF_STR, OFF(log_format), "text", 0,
+     0, false, "text or json"},
+    {"max_attempts", "SHEETQ_MAX_ATTEMPTS", SQ_CONF_INT, OFF(max_attempts), "3",
+     1, 10, false, "tries per job before it fails for good"},
+    {"lease_seconds", "SHEETQ_LEASE_SECONDS", SQ_CONF_INT, OFF(lease_seconds),
+     "30", 3, 3600, false, "a claimed job returns to the queue this long after its worker stops renewing"},
+    {"attempt_timeout", "SHEETQ_ATTEMPT_TIMEOUT", SQ_CONF_INT,
+     OFF(attempt_timeout), "1800", 60, 86400, false,
+     "seconds one attempt may run before it is killed"},
+    {"retry_backoff", "SHEETQ_RETRY_BACKOFF", SQ_CONF_INT, OFF(retry_backoff),
+     "10", 0, 3600, false, "base delay in seconds before a retry (doubles each attempt, with jitter)"},
+    {"concurrency", "SHEETQ_CONCURRENCY", SQ_CONF_INT, OFF(concurrency), "0", 0,
+     256, false, "jobs one worker runs at once (0: the number of CPUs)"},
+    {"job_ttl", "SHEETQ_JOB_TTL", SQ_CONF_INT, OFF(job_ttl), "604800", 60,
+     31536000, false, "seconds finished jobs stay visible in Redis"},
+    {NULL, NULL, SQ_CONF_STR, 0, NULL, 0, 0, false, NULL},
+};
+
+const sq_config_spec *sq_config_find(const char *key) {
+  for (const sq_config_spec *s = sq_config_specs; s->key; s++)
+    if (strcmp(s->key, key) == 0) return s;
+  return NULL;
+}
+
+static sq_errcode apply(sq_config *c, const sq_config_spec *s,
+                        const char *value, const char *source, sq_err *err) {
+  char *base = (char *)c;
+  if (s->type == SQ_CONF_STR) {
+    char **slot = (char **)(base + s->offset);
+    char *copy = NULL;
+    if (value && (copy = strdup(value)) == NULL)
+      return sq_err_set(err, SQ_ENOMEM, "out of memory");
+    free(*slot);
+    *slot = copy;
+    return SQ_OK;
+  } else {
+    long *slot = (long *)(base + s->offset);
+    char *end = NULL;
+    long v;
+    errno = 0;
+    v = strtol(value ? value : "", &end, 10);
+    if (value == NULL || *value == '\0' || errno || *end != '\0')
+      return sq_err_set(err, SQ_ECONFIG, "%s: %s must be a whole number, not \"%.64s\"",
+                        source, s->key, value ? value : "");
+    if (v < s->min || v > s->max)
+      return sq_err_set(err, SQ_ECONFIG, "%s: %s must be between %ld and %ld, not %ld",
+                        source, s->key, s->min, s->max, v);
+    *slot = v;
+    return SQ_OK;
+  }
+}
+
+sq_errcode sq_config_init(sq_config *c, sq_err *err) {
+  memset(c, 0, sizeof *c);
+  for (const sq_config_spec *s = sq_config_specs; s->key; s++) {
+    sq_errcode rc;
+    if (s->def == NULL) continue;
+    if ((rc = apply(c, s, s->def, "default", err)) != SQ_OK) return rc;
+  }
+  return SQ_OK;
+}
+
+void sq_config_free(sq_config *c) {
+  if (c == NULL) return;
+  for (const sq_config_spec *s = sq_config_specs; s->key; s++) {
+    if (s->type == SQ_CONF_STR) {
+      char **slot = (char **)((char *)c + s->offset);
+      free(*slot);
+      *slot = NULL;
+    }
+  }
+}
+
+sq_errcode sq_config_set(sq_config *c, const char *key, const char *value,
+                         sq_err *err) {
+  const sq_config_spec *s = sq_config_find(key);
+  if (s == NULL)
+    return sq_err_set(err, SQ_ECONFIG, "unknown setting \"%.64s\"", key);
+  return apply(c, s, value, "setting", err);
+}
+
+static sq_errcode read_file(const char *path, char **out, sq_err *err) {
+  FILE *f = fopen(path, "rb");
+  sq_errcode rc = SQ_ECONFIG;
+  char *text = NULL;
+  size_t len;
+  if (f == NULL)
+    return sq_err_set(err, SQ_ECONFIG, "cannot open config file %s: %s", path,
+                      strerror(errno));
+  text = malloc(CONFIG_FILE_MAX + 1);
+  if (text == NULL) {
+    rc = sq_err_set(err, SQ_ENOMEM, "out of memory");
+    goto out;
+  }
+  len = fread(text, 1, CONFIG_FILE_MAX + 1, f);
+  if (ferror(f)) {
+    sq_err_set(err, SQ_ECONFIG, "cannot read config file %s: %s", path, strerror(errno));
+    goto out;
+  }
+  if (len > CONFIG_FILE_MAX) {
+    sq_err_set(err, SQ_ECONFIG, "config file %s is larger than 1 MiB", path);
+    goto out;
+  }
+  text[len] = '\0';
+  *out = text;
+  text = NULL;
+  rc = SQ_OK;
+out:
+  free(text);
+  fclose(f);
+  return rc;
+}
+
+sq_errcode sq_config_load_file(sq_config *c, const char *path, sq_err *err) {
+  char *text = NULL;
+  cJSON *root = NULL, *item;
+  sq_errcode rc = read_file(path, &text, err);
+  if (rc != SQ_OK) return rc;
+  rc = SQ_ECONFIG;
+  root = cJSON_Parse(text);
+  if (root == NULL || !cJSON_IsObject(root)) {
+    sq_err_set(err, SQ_ECONFIG, "config file %s is not a JSON object", path);
+    goto out;
+  }
+  cJSON_ArrayForEach(item, root) {
+    const sq_config_spec *s = sq_config_find(item->string);
+    char num[32];
+    const char *value;
+    if (s == NULL) {
+      sq_err_set(err, SQ_ECONFIG, "config file %s: unknown setting \"%.64s\"", path,
+                 item->string);
+      goto out;
+    }
+    if (s->type == SQ_CONF_STR && cJSON_IsString(item)) {
+      value = item->valuestring;
+    } else if (s->type == SQ_CONF_INT && cJSON_IsNumber(item) &&
+               item->valuedouble == (double)(long)item->valuedouble) {
+      snprintf(num, sizeof num, "%ld", (long)item->valuedouble);
+      value = num;
+    } else if (cJSON_IsNull(item) && s->def == NULL) {
+      value = NULL;
+    } else {
+      sq_err_set(err, SQ_ECONFIG, "config file %s: %s must be a %s", path, s->key,
+                 s->type == SQ_CONF_STR ? "string" : "whole number");
+      goto out;
+    }
+    if ((rc = apply(c, s, value, path, err)) != SQ_OK) goto out;
+    rc = SQ_ECONFIG;
+  }
+  rc = SQ_OK;
+out:
+  cJSON_Delete(root);
+  free(text);
+  return rc;
+}
+
+sq_errcode sq_config_load_env(sq_config *c, sq_err *err) {
+  for (const sq_config_spec *s = sq_config_specs; s->key; s++) {
+    const char *v = getenv(s->env);
+    sq_errcode rc;
+    if (v == NULL) continue;
+    if ((rc = apply(c, s, v, s->env, err)) != SQ_OK) return rc;
+  }
+  return SQ_OK;
+}
+
+static bool queue_name_ok(const char *q) {
+  size_t n = strlen(q);
+  if (n == 0 || n > 64) return false;
+  for (size_t i = 0; i < n; i++) {
+    char ch = q[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+          (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.'))
+      return false;
+  }
+  return true;
+}
+
+sq_errcode sq_config_validate(const sq_config *c, sq_err *err) {
+  sq_log_level lvl;
+  if (!queue_name_ok(c->queue))
+    return sq_err_set(err, SQ_ECONFIG,
+                      "queue name \"%.64s\" must be 1-64 letters, digits, '-', '_' or '.'",
+                      c->queue);
+  if (!sq_log_level_parse(c->log_level, &lvl))
+    return sq_err_set(err, SQ_ECONFIG, "log_level must be debug, info, warn or error");
+  if (strcmp(c->log_format, "text") != 0 && strcmp(c->log_format, "json") != 0)
+    return sq_err_set(err, SQ_ECONFIG, "log_format must be text or json");
+  return SQ_OK;
+}
+
+char *sq_config_redact_url(const char *url) {
+  const char *scheme_end, *at, *colon;
+  size_t n;
+  char *out;
+  if (url == NULL) return strdup("(none)");
+  scheme_end = strstr(url, "://");
+  if (scheme_end == NULL) return strdup(url);
+  scheme_end += 3;
+  at = strchr(scheme_end, '@');
+  colon = at ? memchr(scheme_end, ':', (size_t)(at - scheme_end)) : NULL;
+  if (colon == NULL) return strdup(url);
+  n = (size_t)(colon - url) + 4 + strlen(at) + 1;
+  out = malloc(n);
+  if (out) snprintf(out, n, "%.*s:***%s", (int)(colon - url), url, at);
+  return out;
+}
+
+void sq_config_print_keys(FILE *out) {
+  fprintf(out, "Settings (flag / environment variable / default):\n");
+  for (const sq_config_spec *s = sq_config_specs; s->key; s++) {
+    char flag[64];
+    size_t i;
+    for (i = 0; s->key[i] && i < sizeof flag - 1; i++)
+      flag[i] = s->key[i] == '_' ? '-' : s->key[i];
+    flag[i] = '\0';
+    fprintf(out, "  --%-18s %-24s %s\n", flag, s->env,
+            s->secret ? "(see docs; may hold a secret)" : (s->def ? s->def : "(none)"));
+    fprintf(out, "  %-20s   %s\n", "", s->help);
+  }
+}

@@ -1,0 +1,69 @@
+/* config.h - sheetq's one configuration struct.
+ *
+ * Every setting is a row of one table (key, environment variable, type,
+ * default, bounds, help), after redis's static_configs[]. Values are applied
+ * in this order, later winning: built-in default, the JSON config file
+ * (--config FILE or SHEETQ_CONFIG), the environment, command-line flags
+ * (--key-name VALUE). sq_config_validate() runs once, after all sources.
+ */
+#ifndef SQ_CONFIG_H
+#define SQ_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "core/error.h"
+
+typedef struct sq_config {
+  char *mysql_url;
+  char *redis_url;
+  char *storage_url;
+  char *queue;
+  char *key_template;
+  char *target_query; /* NULL: the built-in query */
+  char *tmpdir;       /* NULL: $TMPDIR or /tmp */
+  char *log_level;
+  char *log_format;
+  long max_attempts;
+  long lease_seconds;
+  long attempt_timeout;
+  long retry_backoff;
+  long concurrency;
+  long job_ttl;
+} sq_config;
+
+typedef enum sq_config_type { SQ_CONF_STR, SQ_CONF_INT } sq_config_type;
+
+typedef struct sq_config_spec {
+  const char *key;  /* config-file key; flag is --key with '_' as '-' */
+  const char *env;  /* environment variable */
+  sq_config_type type;
+  size_t offset;
+  const char *def;  /* default, as text; NULL for none */
+  long min, max;    /* bounds for integers */
+  bool secret;      /* may hold a password: never printed */
+  const char *help;
+} sq_config_spec;
+
+/* The table, terminated by a row with key == NULL. */
+extern const sq_config_spec sq_config_specs[];
+
+/* Fills defaults. */
+sq_errcode sq_config_init(sq_config *c, sq_err *err);
+void sq_config_free(sq_config *c);
+/* Applies a JSON object file; unknown keys and wrong types are errors. */
+sq_errcode sq_config_load_file(sq_config *c, const char *path, sq_err *err);
+/* Applies every SHEETQ_* variable that is set. */
+sq_errcode sq_config_load_env(sq_config *c, sq_err *err);
+/* Applies one value by key (config-file spelling) from any source. */
+sq_errcode sq_config_set(sq_config *c, const char *key, const char *value,
+                         sq_err *err);
+const sq_config_spec *sq_config_find(const char *key);
+/* Cross-field checks that only make sense once every source is applied. */
+sq_errcode sq_config_validate(const sq_config *c, sq_err *err);
+/* "redis://:secret@h:1/0" -> "redis://:***@h:1/0"; caller frees. */
+char *sq_config_redact_url(const char *url);
+/* Lists every key, its variable and default, for --help. */
+void sq_config_print_keys(FILE *out);
+
+#endif
