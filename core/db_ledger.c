@@ -1,1 +1,498 @@
-/* placeholder: being written */ typedef int sq_placeholder_db_ledger;
+/* db_ledger.c - the ledger tables and their state transitions (see
+ * db_ledger.h for the design). Times are UTC, from the database server's
+ * clock, so hosts with skewed clocks still agree on the order of events. */
+#include "core/db_ledger.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK 500 /* rows per multi-row statement */
+
+static const char *const state_names[SQ_JOB__STATES] = {
+    "submitted", "runnable", "running", "succeeded", "failed", "cancelled"};
+
+const char *sq_job_state_name(sq_job_state s) {
+  return (unsigned)s < SQ_JOB__STATES ? state_names[s] : "unknown";
+}
+
+bool sq_job_state_parse(const char *s, size_t len, sq_job_state *out) {
+  for (int i = 0; i < SQ_JOB__STATES; i++) {
+    if (strlen(state_names[i]) == len && memcmp(state_names[i], s, len) == 0) {
+      *out = (sq_job_state)i;
+      return true;
+    }
+  }
+  return false;
+}
+
+static const char *const schema[] = {
+    "CREATE TABLE IF NOT EXISTS sheetq_schema ("
+    " version INT NOT NULL, applied_at DATETIME(3) NOT NULL"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+
+    "CREATE TABLE IF NOT EXISTS sheetq_batches ("
+    " id CHAR(24) NOT NULL PRIMARY KEY,"
+    " queue VARCHAR(64) NOT NULL,"
+    " period CHAR(7) NOT NULL,"
+    " targets INT UNSIGNED NOT NULL,"
+    " created INT UNSIGNED NOT NULL,"
+    " created_at DATETIME(3) NOT NULL,"
+    " KEY queue_created (queue, created_at)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+
+    "CREATE TABLE IF NOT EXISTS sheetq_jobs ("
+    " id CHAR(24) NOT NULL PRIMARY KEY,"
+    " batch_id CHAR(24) NOT NULL,"
+    " queue VARCHAR(64) NOT NULL,"
+    " tenant_id BIGINT UNSIGNED NOT NULL,"
+    " report_id BIGINT UNSIGNED NOT NULL,"
+    " period CHAR(7) NOT NULL,"
+    " state ENUM('submitted','runnable','running','succeeded','failed',"
+    "  'cancelled') NOT NULL,"
+    " live TINYINT NULL,"
+    " attempts INT NOT NULL DEFAULT 0,"
+    " max_attempts INT NOT NULL,"
+    " lease_token BIGINT UNSIGNED NULL,"
+    " worker VARCHAR(128) NULL,"
+    " cloned_from CHAR(24) NULL,"
+    " output_key VARCHAR(1024) NULL,"
+    " rows_written BIGINT UNSIGNED NULL,"
+    " last_error_code VARCHAR(32) NULL,"
+    " last_error TEXT NULL,"
+    " created_at DATETIME(3) NOT NULL,"
+    " started_at DATETIME(3) NULL,"
+    " finished_at DATETIME(3) NULL,"
+    " updated_at DATETIME(3) NOT NULL,"
+    " UNIQUE KEY live_job (report_id, period, live),"
+    " KEY batch_state (batch_id, state),"
+    " KEY state (state)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+
+    "CREATE TABLE IF NOT EXISTS sheetq_attempts ("
+    " job_id CHAR(24) NOT NULL,"
+    " attempt INT NOT NULL,"
+    " lease_token BIGINT UNSIGNED NOT NULL,"
+    " worker VARCHAR(128) NOT NULL,"
+    " outcome ENUM('running','succeeded','failed','lost') NOT NULL,"
+    " error_code VARCHAR(32) NULL,"
+    " error TEXT NULL,"
+    " started_at DATETIME(3) NOT NULL,"
+    " finished_at DATETIME(3) NULL,"
+    " PRIMARY KEY (job_id, attempt, lease_token)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+};
+
+sq_errcode sq_ledger_migrate(sq_db *db, sq_err *err) {
+  sq_errcode rc;
+  uint64_t have = 0;
+  for (size_t i = 0; i < sizeof schema / sizeof schema[0]; i++)
+    if ((rc = sq_db_exec(db, schema[i], NULL, 0, NULL, err)) != SQ_OK) return rc;
+  rc = sq_db_exec(db,
+                  "INSERT INTO sheetq_schema (version, applied_at) "
+                  "SELECT :v, UTC_TIMESTAMP(3) FROM DUAL WHERE NOT EXISTS "
+                  "(SELECT 1 FROM sheetq_schema WHERE version = :v)",
+                  (sq_param[]){SQ_P_I64("v", SQ_LEDGER_SCHEMA_VERSION)}, 1,
+                  &have, err);
+  return rc;
+}
+
+/* ---- submission ------------------------------------------------------- */
+
+typedef struct lookup_ctx {
+  sq_ledger_entry *entries;
+  size_t n;
+  const char *batch_id;
+} lookup_ctx;
+
+/* Row: id, batch_id, report_id, state. Matches rows back to entries. */
+static sq_errcode lookup_row(void *ctx, char **row, const unsigned long *len,
+                             unsigned n_fields, sq_err *err) {
+  lookup_ctx *c = ctx;
+  uint64_t report_id;
+  sq_job_state state;
+  if (n_fields != 4 || !row[0] || !row[1] || !row[2] || !row[3] ||
+      len[0] != SQ_ID_LEN || !sq_parse_u64(row[2], len[2], &report_id) ||
+      !sq_job_state_parse(row[3], len[3], &state))
+    return sq_err_set(err, SQ_EDB_DATA, "ledger: malformed sheetq_jobs row");
+  for (size_t i = 0; i < c->n; i++) {
+    sq_ledger_entry *e = &c->entries[i];
+    if (e->job.report_id != report_id) continue;
+    memcpy(e->job.id, row[0], SQ_ID_SIZE - 1);
+    e->job.id[SQ_ID_LEN] = '\0';
+    memcpy(e->job.batch_id, row[1], SQ_ID_SIZE - 1);
+    e->job.batch_id[SQ_ID_LEN] = '\0';
+    e->state = state;
+    e->created = strcmp(e->job.batch_id, c->batch_id) == 0;
+  }
+  return SQ_OK;
+}
+
+static sq_errcode submit_chunk(sq_db *db, const char *batch_id,
+                               const char *queue, const char *period,
+                               int max_attempts, sq_ledger_entry *entries,
+                               size_t n, sq_err *err) {
+  sq_buf sql;
+  uint64_t *report_ids = NULL;
+  sq_errcode rc = SQ_ENOMEM;
+  lookup_ctx lc = {entries, n, batch_id};
+
+  sq_buf_init(&sql, 1u << 20);
+  report_ids = malloc(n * sizeof *report_ids);
+  if (report_ids == NULL) goto nomem;
+  if (sq_buf_adds(&sql,
+                  "INSERT IGNORE INTO sheetq_jobs (id, batch_id, queue, "
+                  "tenant_id, report_id, period, state, live, max_attempts, "
+                  "created_at, updated_at) VALUES ") != SQ_OK)
+    goto nomem;
+  for (size_t i = 0; i < n; i++) {
+    if ((rc = sq_id_new('j', entries[i].job.id)) != SQ_OK) {
+      sq_err_set(err, rc, "cannot make a job id");
+      goto out;
+    }
+    memcpy(entries[i].job.batch_id, batch_id, SQ_ID_SIZE);
+    report_ids[i] = entries[i].job.report_id;
+    /* Ids and the period were validated; queue by sq_config_validate(). */
+    if (sq_buf_printf(&sql,
+                      "%s('%s',:batch,:queue,%llu,%llu,:period,'submitted',1,"
+                      ":max,UTC_TIMESTAMP(3),UTC_TIMESTAMP(3))",
+                      i ? "," : "", entries[i].job.id,
+                      (unsigned long long)entries[i].job.tenant_id,
+                      (unsigned long long)entries[i].job.report_id) != SQ_OK)
+      goto nomem;
+  }
+  {
+    sq_param p[] = {SQ_P_STR("batch", batch_id), SQ_P_STR("queue", queue),
+                    SQ_P_STR("period", period), SQ_P_I64("max", max_attempts),
+                    SQ_P_LIST("reports", report_ids, n)};
+    rc = sq_db_exec(db, sq_buf_str(&sql), p, 5, NULL, err);
+    if (rc != SQ_OK) goto out;
+    rc = sq_db_query(db,
+                     "SELECT id, batch_id, report_id, state FROM sheetq_jobs "
+                     "WHERE period = :period AND live = 1 "
+                     "AND report_id IN (:reports)",
+                     p, 5, lookup_row, &lc, err);
+  }
+  goto out;
+nomem:
+  rc = sq_err_set(err, SQ_ENOMEM, "out of memory building ledger insert");
+out:
+  free(report_ids);
+  sq_buf_free(&sql);
+  return rc;
+}
+
+sq_errcode sq_ledger_submit(sq_db *db, const char *batch_id, const char *queue,
+                            sq_period period, int max_attempts,
+                            sq_ledger_entry *entries, size_t n, sq_err *err) {
+  char p[SQ_PERIOD_STR_LEN];
+  sq_errcode rc;
+  size_t created = 0;
+  sq_period_format(period, p);
+  for (size_t i = 0; i < n; i++) {
+    entries[i].job.period = period;
+    entries[i].created = false;
+  }
+  for (size_t off = 0; off < n; off += CHUNK) {
+    size_t len = n - off < CHUNK ? n - off : CHUNK;
+    rc = submit_chunk(db, batch_id, queue, p, max_attempts, entries + off, len,
+                      err);
+    if (rc != SQ_OK) return rc;
+  }
+  for (size_t i = 0; i < n; i++) created += entries[i].created;
+  return sq_db_exec(
+      db,
+      "INSERT INTO sheetq_batches (id, queue, period, targets, created, "
+      "created_at) VALUES (:batch, :queue, :period, :targets, :created, "
+      "UTC_TIMESTAMP(3))",
+      (sq_param[]){SQ_P_STR("batch", batch_id), SQ_P_STR("queue", queue),
+                   SQ_P_STR("period", p), SQ_P_U64("targets", n),
+                   SQ_P_U64("created", created)},
+      5, NULL, err);
+}
+
+sq_errcode sq_ledger_mark_runnable(sq_db *db, const sq_ledger_entry *entries,
+                                   size_t n, sq_err *err) {
+  for (size_t off = 0; off < n; off += CHUNK) {
+    size_t len = n - off < CHUNK ? n - off : CHUNK;
+    sq_buf sql;
+    sq_errcode rc = SQ_OK;
+    sq_buf_init(&sql, 1u << 20);
+    rc = sq_buf_adds(&sql,
+                     "UPDATE sheetq_jobs SET state = 'runnable', "
+                     "updated_at = UTC_TIMESTAMP(3) WHERE state = 'submitted' "
+                     "AND id IN (");
+    for (size_t i = 0; i < len && rc == SQ_OK; i++)
+      rc = sq_buf_printf(&sql, "%s'%s'", i ? "," : "", entries[off + i].job.id);
+    if (rc == SQ_OK) rc = sq_buf_adds(&sql, ")");
+    if (rc == SQ_OK)
+      rc = sq_db_exec(db, sq_buf_str(&sql), NULL, 0, NULL, err);
+    else
+      sq_err_set(err, rc, "out of memory");
+    sq_buf_free(&sql);
+    if (rc != SQ_OK) return rc;
+  }
+  return SQ_OK;
+}
+
+/* ---- attempts --------------------------------------------------------- */
+
+typedef struct state_row {
+  bool found;
+  sq_job_state state;
+  uint64_t token;
+} state_row;
+
+static sq_errcode read_state(void *ctx, char **row, const unsigned long *len,
+                             unsigned n_fields, sq_err *err) {
+  state_row *s = ctx;
+  (void)n_fields;
+  s->found = true;
+  if (!sq_job_state_parse(row[0], len[0], &s->state))
+    return sq_err_set(err, SQ_EDB_DATA, "ledger: unknown job state");
+  s->token = 0;
+  if (row[1] && !sq_parse_u64(row[1], len[1], &s->token))
+    return sq_err_set(err, SQ_EDB_DATA, "ledger: bad lease token");
+  return SQ_OK;
+}
+
+static sq_errcode job_state(sq_db *db, const char *job_id, state_row *out,
+                            sq_err *err) {
+  memset(out, 0, sizeof *out);
+  return sq_db_query(db,
+                     "SELECT state, lease_token FROM sheetq_jobs WHERE id = :id",
+                     (sq_param[]){SQ_P_STR("id", job_id)}, 1, read_state, out,
+                     err);
+}
+
+/* Explains why a fenced update touched no row. */
+static sq_errcode fence_refused(sq_db *db, const char *job_id, uint64_t token,
+                                sq_err *err) {
+  state_row s;
+  sq_errcode rc = job_state(db, job_id, &s, err);
+  if (rc != SQ_OK) return rc;
+  if (!s.found)
+    return sq_err_set(err, SQ_ENOT_FOUND, "job %s is not in the ledger", job_id);
+  if (s.state == SQ_JOB_SUCCEEDED || s.state == SQ_JOB_FAILED ||
+      s.state == SQ_JOB_CANCELLED)
+    return sq_err_set(err, SQ_ECANCELLED, "job %s is already %s", job_id,
+                      sq_job_state_name(s.state));
+  return sq_err_set(err, SQ_ELEASE_LOST,
+                    "job %s: lease token %llu is stale (ledger holds %llu)",
+                    job_id, (unsigned long long)token,
+                    (unsigned long long)s.token);
+}
+
+sq_errcode sq_ledger_attempt_start(sq_db *db, const char *job_id, int attempt,
+                                   uint64_t token, const char *worker,
+                                   sq_err *err) {
+  uint64_t changed = 0;
+  sq_param p[] = {SQ_P_STR("id", job_id), SQ_P_I64("attempt", attempt),
+                  SQ_P_U64("token", token), SQ_P_STR("worker", worker)};
+  sq_errcode rc = sq_db_begin(db, err);
+  if (rc != SQ_OK) return rc;
+  rc = sq_db_exec(db,
+                  "UPDATE sheetq_jobs SET state = 'running', "
+                  "attempts = :attempt, lease_token = :token, worker = :worker, "
+                  "started_at = COALESCE(started_at, UTC_TIMESTAMP(3)), "
+                  "updated_at = UTC_TIMESTAMP(3) WHERE id = :id "
+                  "AND state IN ('submitted','runnable','running') "
+                  "AND (lease_token IS NULL OR lease_token < :token)",
+                  p, 4, &changed, err);
+  if (rc != SQ_OK) goto fail;
+  if (changed == 0) {
+    sq_db_rollback(db);
+    return fence_refused(db, job_id, token, err);
+  }
+  /* An earlier attempt still marked running lost its worker. */
+  rc = sq_db_exec(db,
+                  "UPDATE sheetq_attempts SET outcome = 'lost', "
+                  "error_code = 'lease_lost', error = 'the worker stopped "
+                  "renewing its lease; the job was taken over', "
+                  "finished_at = UTC_TIMESTAMP(3) "
+                  "WHERE job_id = :id AND outcome = 'running'",
+                  p, 4, NULL, err);
+  if (rc == SQ_OK)
+    rc = sq_db_exec(db,
+                    "INSERT INTO sheetq_attempts (job_id, attempt, lease_token, "
+                    "worker, outcome, started_at) VALUES (:id, :attempt, "
+                    ":token, :worker, 'running', UTC_TIMESTAMP(3))",
+                    p, 4, NULL, err);
+  if (rc == SQ_OK) rc = sq_db_commit(db, err);
+  if (rc == SQ_OK) return SQ_OK;
+fail:
+  sq_db_rollback(db);
+  return rc;
+}
+
+sq_errcode sq_ledger_attempt_succeeded(sq_db *db, const char *job_id,
+                                       int attempt, uint64_t token,
+                                       const char *output_key, uint64_t rows,
+                                       sq_err *err) {
+  uint64_t changed = 0;
+  sq_param p[] = {SQ_P_STR("id", job_id), SQ_P_I64("attempt", attempt),
+                  SQ_P_U64("token", token), SQ_P_STR("key", output_key),
+                  SQ_P_U64("rows", rows)};
+  sq_errcode rc = sq_db_begin(db, err);
+  if (rc != SQ_OK) return rc;
+  rc = sq_db_exec(db,
+                  "UPDATE sheetq_jobs SET state = 'succeeded', "
+                  "output_key = :key, rows_written = :rows, "
+                  "last_error_code = NULL, last_error = NULL, "
+                  "finished_at = UTC_TIMESTAMP(3), updated_at = UTC_TIMESTAMP(3) "
+                  "WHERE id = :id AND state = 'running' AND lease_token = :token",
+                  p, 5, &changed, err);
+  if (rc != SQ_OK) goto fail;
+  if (changed == 0) {
+    sq_db_rollback(db);
+    return fence_refused(db, job_id, token, err);
+  }
+  rc = sq_db_exec(db,
+                  "UPDATE sheetq_attempts SET outcome = 'succeeded', "
+                  "finished_at = UTC_TIMESTAMP(3) WHERE job_id = :id "
+                  "AND attempt = :attempt AND lease_token = :token",
+                  p, 5, NULL, err);
+  if (rc == SQ_OK) rc = sq_db_commit(db, err);
+  if (rc == SQ_OK) return SQ_OK;
+fail:
+  sq_db_rollback(db);
+  return rc;
+}
+
+sq_errcode sq_ledger_attempt_failed(sq_db *db, const char *job_id, int attempt,
+                                    uint64_t token, bool final,
+                                    sq_errcode reason, const char *message,
+                                    sq_err *err) {
+  uint64_t changed = 0;
+  sq_param p[] = {SQ_P_STR("id", job_id),
+                  SQ_P_I64("attempt", attempt),
+                  SQ_P_U64("token", token),
+                  SQ_P_STR("code", sq_errname(reason)),
+                  SQ_P_STR("msg", message),
+                  SQ_P_STR("state", final ? "failed" : "runnable"),
+                  SQ_P_I64("final", final)};
+  sq_errcode rc = sq_db_begin(db, err);
+  if (rc != SQ_OK) return rc;
+  /* A job that never started (malformed, found unrunnable before the claim
+   * reached the ledger) has no token yet: token 0 fences nothing. */
+  rc = sq_db_exec(db,
+                  "UPDATE sheetq_jobs SET state = :state, "
+                  "live = IF(:final, NULL, 1), attempts = GREATEST(attempts, :attempt), "
+                  "last_error_code = :code, last_error = :msg, "
+                  "finished_at = IF(:final, UTC_TIMESTAMP(3), NULL), "
+                  "updated_at = UTC_TIMESTAMP(3) WHERE id = :id "
+                  "AND state IN ('submitted','runnable','running') "
+                  "AND COALESCE(lease_token, 0) = :token",
+                  p, 7, &changed, err);
+  if (rc != SQ_OK) goto fail;
+  if (changed == 0) {
+    sq_db_rollback(db);
+    return fence_refused(db, job_id, token, err);
+  }
+  rc = sq_db_exec(db,
+                  "UPDATE sheetq_attempts SET outcome = 'failed', "
+                  "error_code = :code, error = :msg, "
+                  "finished_at = UTC_TIMESTAMP(3) WHERE job_id = :id "
+                  "AND attempt = :attempt AND lease_token = :token",
+                  p, 7, NULL, err);
+  if (rc == SQ_OK) rc = sq_db_commit(db, err);
+  if (rc == SQ_OK) return SQ_OK;
+fail:
+  sq_db_rollback(db);
+  return rc;
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+typedef struct counts_ctx {
+  sq_ledger_counts *counts;
+  char *batch;
+  bool have_batch;
+} counts_ctx;
+
+static sq_errcode read_batch_id(void *ctx, char **row, const unsigned long *len,
+                                unsigned n_fields, sq_err *err) {
+  counts_ctx *c = ctx;
+  (void)err;
+  if (n_fields >= 1 && row[0] && len[0] == SQ_ID_LEN) {
+    memcpy(c->batch, row[0], SQ_ID_SIZE - 1);
+    c->batch[SQ_ID_LEN] = '\0';
+    c->have_batch = true;
+  }
+  return SQ_OK;
+}
+
+static sq_errcode read_count(void *ctx, char **row, const unsigned long *len,
+                             unsigned n_fields, sq_err *err) {
+  counts_ctx *c = ctx;
+  sq_job_state s;
+  uint64_t n;
+  (void)n_fields;
+  if (!sq_job_state_parse(row[0], len[0], &s) || !sq_parse_u64(row[1], len[1], &n))
+    return sq_err_set(err, SQ_EDB_DATA, "ledger: malformed count row");
+  c->counts->by_state[s] += n;
+  c->counts->total += n;
+  return SQ_OK;
+}
+
+sq_errcode sq_ledger_batch_counts(sq_db *db, const char *queue,
+                                  const char *batch_id,
+                                  char batch_out[SQ_ID_SIZE],
+                                  sq_ledger_counts *counts, sq_err *err) {
+  counts_ctx c = {counts, batch_out, false};
+  sq_errcode rc;
+  memset(counts, 0, sizeof *counts);
+  if (batch_id) {
+    snprintf(batch_out, SQ_ID_SIZE, "%s", batch_id);
+    c.have_batch = true;
+  } else {
+    rc = sq_db_query(db,
+                     "SELECT id FROM sheetq_batches WHERE queue = :queue "
+                     "ORDER BY created_at DESC, id DESC LIMIT 1",
+                     (sq_param[]){SQ_P_STR("queue", queue)}, 1, read_batch_id,
+                     &c, err);
+    if (rc != SQ_OK) return rc;
+    if (!c.have_batch)
+      return sq_err_set(err, SQ_ENOT_FOUND, "no batch has been enqueued on queue %s", queue);
+  }
+  return sq_db_query(db,
+                     "SELECT state, COUNT(*) FROM sheetq_jobs "
+                     "WHERE batch_id = :batch GROUP BY state",
+                     (sq_param[]){SQ_P_STR("batch", batch_out)}, 1, read_count,
+                     &c, err);
+}
+
+typedef struct failures_ctx {
+  sq_ledger_failure_cb cb;
+  void *ctx;
+} failures_ctx;
+
+static sq_errcode read_failure(void *ctx, char **row, const unsigned long *len,
+                               unsigned n_fields, sq_err *err) {
+  failures_ctx *c = ctx;
+  sq_ledger_failure f;
+  uint64_t attempts = 0;
+  memset(&f, 0, sizeof f);
+  if (n_fields != 7 || !sq_parse_u64(row[1], len[1], &f.tenant_id) ||
+      !sq_parse_u64(row[2], len[2], &f.report_id) ||
+      !sq_parse_u64(row[4], len[4], &attempts))
+    return sq_err_set(err, SQ_EDB_DATA, "ledger: malformed failure row");
+  snprintf(f.job_id, sizeof f.job_id, "%s", row[0]);
+  snprintf(f.period, sizeof f.period, "%s", row[3]);
+  f.attempts = (int)attempts;
+  snprintf(f.error_code, sizeof f.error_code, "%s", row[5] ? row[5] : "");
+  snprintf(f.error, sizeof f.error, "%s", row[6] ? row[6] : "");
+  return c->cb(c->ctx, &f);
+}
+
+sq_errcode sq_ledger_batch_failures(sq_db *db, const char *batch_id,
+                                    sq_ledger_failure_cb cb, void *ctx,
+                                    sq_err *err) {
+  failures_ctx c = {cb, ctx};
+  return sq_db_query(db,
+                     "SELECT id, tenant_id, report_id, period, attempts, "
+                     "last_error_code, last_error FROM sheetq_jobs "
+                     "WHERE batch_id = :batch AND state = 'failed' ORDER BY id",
+                     (sq_param[]){SQ_P_STR("batch", batch_id)}, 1,
+                     read_failure, &c, err);
+}

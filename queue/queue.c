@@ -1,1 +1,382 @@
-/* placeholder: being written */ typedef int sq_placeholder_queue;
+/* queue.c - the queue operations over redis_conn and scripts (see queue.h). */
+#include "queue/queue.h"
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "queue/redis_conn.h"
+#include "queue/scripts.h"
+
+#define SUBMIT_PIPELINE 1000 /* script calls per round trip */
+
+enum { K_READY, K_ACTIVE, K_DELAYED, K_FAILED, K_WAKE, K_FENCE, K__COUNT };
+static const char *const key_suffix[K__COUNT] = {"ready",  "active", "delayed",
+                                                 "failed", "wake",   "fence"};
+
+struct sq_queue {
+  sq_redis *redis;
+  sq_scripts scripts;
+  bool scripts_loaded;
+  char prefix[96];
+  char keys[K__COUNT][112];
+};
+
+struct sq_queue_waiter {
+  sq_redis *redis;
+  char wake_key[112];
+};
+
+static void make_keys(const char *name, char prefix[96], char keys[K__COUNT][112]) {
+  snprintf(prefix, 96, "sheetq:{%s}:", name);
+  for (int i = 0; i < K__COUNT; i++)
+    snprintf(keys[i], 112, "%s%s", prefix, key_suffix[i]);
+}
+
+sq_queue *sq_queue_open(const char *redis_url, const char *name,
+                        int command_timeout_ms, sq_err *err) {
+  sq_queue *q = calloc(1, sizeof *q);
+  if (q == NULL) {
+    sq_err_set(err, SQ_ENOMEM, "out of memory");
+    return NULL;
+  }
+  make_keys(name, q->prefix, q->keys);
+  q->redis = sq_redis_open(redis_url, command_timeout_ms, err);
+  if (q->redis == NULL) {
+    free(q);
+    return NULL;
+  }
+  return q;
+}
+
+void sq_queue_close(sq_queue *q) {
+  if (q == NULL) return;
+  sq_redis_close(q->redis);
+  free(q);
+}
+
+const char *sq_queue_prefix(const sq_queue *q) { return q->prefix; }
+
+static sq_errcode ready(sq_queue *q, sq_err *err) {
+  sq_errcode rc = sq_redis_ensure(q->redis, err);
+  if (rc != SQ_OK) return rc;
+  if (!q->scripts_loaded) {
+    if ((rc = sq_scripts_load(q->redis, &q->scripts, err)) != SQ_OK) return rc;
+    q->scripts_loaded = true;
+  }
+  return SQ_OK;
+}
+
+static sq_errcode run(sq_queue *q, sq_script_id id, int nkeys,
+                      const int *key_ids, int nargs, const char **args,
+                      redisReply **reply, sq_err *err) {
+  const char *keys[K__COUNT];
+  sq_errcode rc = ready(q, err);
+  if (rc != SQ_OK) return rc;
+  for (int i = 0; i < nkeys; i++) keys[i] = q->keys[key_ids[i]];
+  return sq_scripts_run(q->redis, &q->scripts, id, nkeys, keys, nargs, args,
+                        NULL, reply, err);
+}
+
+sq_errcode sq_queue_check_server(sq_queue *q, sq_err *err) {
+  const char *argv[3] = {"CONFIG", "GET", "maxmemory-policy"};
+  size_t len[3] = {6, 3, 16};
+  redisReply *reply;
+  sq_errcode rc = ready(q, err);
+  if (rc != SQ_OK) return rc;
+  rc = sq_redis_command(q->redis, 3, argv, len, &reply, err);
+  if (rc == SQ_EREDIS_REPLY) return SQ_OK; /* CONFIG disabled (managed Redis) */
+  if (rc != SQ_OK) return rc;
+  if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+      reply->element[1]->type == REDIS_REPLY_STRING &&
+      strcmp(reply->element[1]->str, "noeviction") != 0)
+    SQ_WARN("redis maxmemory-policy is %s: under memory pressure Redis will "
+            "silently delete queued jobs; set it to noeviction",
+            reply->element[1]->str);
+  sq_redis_reply_free(reply);
+  return SQ_OK;
+}
+
+sq_errcode sq_queue_submit(sq_queue *q, const sq_queue_item *items, size_t n,
+                           int max_attempts, size_t *added, sq_err *err) {
+  static const int key_ids[] = {K_READY, K_WAKE};
+  char max[16];
+  sq_errcode rc = SQ_OK;
+  int reloads = 0;
+  *added = 0;
+  snprintf(max, sizeof max, "%d", max_attempts);
+  if ((rc = ready(q, err)) != SQ_OK) return rc;
+  for (size_t off = 0; off < n; off += SUBMIT_PIPELINE) {
+    size_t len = n - off < SUBMIT_PIPELINE ? n - off : SUBMIT_PIPELINE;
+    size_t sent = 0;
+    sq_errcode first = SQ_OK;
+    for (size_t i = 0; i < len; i++) {
+      const char *keys[2] = {q->keys[key_ids[0]], q->keys[key_ids[1]]};
+      const char *args[4] = {q->prefix, items[off + i].id,
+                             items[off + i].payload, max};
+      const char *argv[16];
+      size_t argvlen[16];
+      char nk[8];
+      int argc = sq_scripts_argv(&q->scripts, SQ_SCRIPT_SUBMIT, 2, keys, 4,
+                                 args, NULL, argv, argvlen, 16, nk);
+      if ((rc = sq_redis_append(q->redis, argc, argv, argvlen, err)) != SQ_OK)
+        break;
+      sent++;
+    }
+    /* Read every reply that was sent, even after an error, so the
+     * connection stays in step; the first error wins. */
+    for (size_t i = 0; i < sent; i++) {
+      redisReply *reply = NULL;
+      sq_err e2;
+      sq_errcode r2 = sq_redis_read(q->redis, &reply, &e2);
+      if (r2 == SQ_OK && reply->type == REDIS_REPLY_INTEGER)
+        *added += (size_t)reply->integer;
+      else if (r2 == SQ_OK)
+        r2 = sq_err_set(&e2, SQ_EREDIS_REPLY, "submit: unexpected reply");
+      sq_redis_reply_free(reply);
+      if (r2 != SQ_OK && first == SQ_OK) {
+        first = r2;
+        if (err) *err = e2;
+      }
+      if (r2 == SQ_EREDIS) break; /* connection gone: nothing more to read */
+    }
+    if (rc == SQ_OK) rc = first;
+    if (rc == SQ_EREDIS_REPLY && err && strstr(err->msg, "NOSCRIPT") &&
+        reloads++ == 0) {
+      /* Restarted server: reload and resend the chunk (submit is idempotent). */
+      q->scripts_loaded = false;
+      if ((rc = ready(q, err)) != SQ_OK) return rc;
+      off -= SUBMIT_PIPELINE;
+      continue;
+    }
+    if (rc != SQ_OK) return rc;
+  }
+  return SQ_OK;
+}
+
+void sq_claim_free(sq_claim *c) {
+  if (c == NULL) return;
+  free(c->payload);
+  c->payload = NULL;
+}
+
+static bool reply_u64(const redisReply *r, uint64_t *out) {
+  if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0) {
+    *out = (uint64_t)r->integer;
+    return true;
+  }
+  if (r->type == REDIS_REPLY_STRING) {
+    char *e;
+    unsigned long long v = strtoull(r->str, &e, 10);
+    if (e != r->str && *e == '\0') {
+      *out = v;
+      return true;
+    }
+  }
+  return false;
+}
+
+sq_errcode sq_queue_claim(sq_queue *q, long lease_ms, sq_claim *out,
+                          bool *got, sq_err *err) {
+  static const int key_ids[] = {K_READY, K_ACTIVE, K_FENCE};
+  char lease[24];
+  const char *args[2] = {q->prefix, lease};
+  redisReply *reply = NULL;
+  uint64_t attempt, max;
+  sq_errcode rc;
+  memset(out, 0, sizeof *out);
+  *got = false;
+  snprintf(lease, sizeof lease, "%ld", lease_ms);
+  rc = run(q, SQ_SCRIPT_CLAIM, 3, key_ids, 2, args, &reply, err);
+  if (rc != SQ_OK) return rc;
+  if (reply->type == REDIS_REPLY_NIL) goto out;
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5 ||
+      reply->element[0]->type != REDIS_REPLY_STRING ||
+      reply->element[0]->len >= SQ_ID_SIZE ||
+      reply->element[1]->type != REDIS_REPLY_STRING ||
+      !reply_u64(reply->element[2], &attempt) ||
+      !reply_u64(reply->element[3], &max) ||
+      !reply_u64(reply->element[4], &out->token)) {
+    rc = sq_err_set(err, SQ_EREDIS_REPLY, "claim: unexpected reply");
+    goto out;
+  }
+  memcpy(out->id, reply->element[0]->str, reply->element[0]->len);
+  out->id[reply->element[0]->len] = '\0';
+  out->payload = malloc(reply->element[1]->len + 1);
+  if (out->payload == NULL) {
+    rc = sq_err_set(err, SQ_ENOMEM, "out of memory");
+    goto out;
+  }
+  memcpy(out->payload, reply->element[1]->str, reply->element[1]->len);
+  out->payload[reply->element[1]->len] = '\0';
+  out->payload_len = reply->element[1]->len;
+  out->attempt = (int)attempt;
+  out->max_attempts = (int)max;
+  *got = true;
+out:
+  sq_redis_reply_free(reply);
+  return rc;
+}
+
+/* Runs a fenced script and maps its 0 reply to SQ_ELEASE_LOST. */
+static sq_errcode run_fenced(sq_queue *q, sq_script_id id, int nkeys,
+                             const int *key_ids, int nargs, const char **args,
+                             redisReply **reply_out, sq_err *err) {
+  redisReply *reply = NULL;
+  sq_errcode rc = run(q, id, nkeys, key_ids, nargs, args, &reply, err);
+  if (rc != SQ_OK) return rc;
+  if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
+    sq_redis_reply_free(reply);
+    return sq_err_set(err, SQ_ELEASE_LOST, "job %s: lease lost (token %s)",
+                      args[1], args[2]);
+  }
+  if (reply_out)
+    *reply_out = reply;
+  else
+    sq_redis_reply_free(reply);
+  return SQ_OK;
+}
+
+sq_errcode sq_queue_renew(sq_queue *q, const char *id, uint64_t token,
+                          long lease_ms, sq_err *err) {
+  static const int key_ids[] = {K_ACTIVE};
+  char tok[24], lease[24];
+  const char *args[4] = {q->prefix, id, tok, lease};
+  snprintf(tok, sizeof tok, "%llu", (unsigned long long)token);
+  snprintf(lease, sizeof lease, "%ld", lease_ms);
+  return run_fenced(q, SQ_SCRIPT_RENEW, 1, key_ids, 4, args, NULL, err);
+}
+
+sq_errcode sq_queue_complete(sq_queue *q, const char *id, uint64_t token,
+                             long ttl_s, sq_err *err) {
+  static const int key_ids[] = {K_ACTIVE};
+  char tok[24], ttl[24];
+  const char *args[4] = {q->prefix, id, tok, ttl};
+  snprintf(tok, sizeof tok, "%llu", (unsigned long long)token);
+  snprintf(ttl, sizeof ttl, "%ld", ttl_s);
+  return run_fenced(q, SQ_SCRIPT_COMPLETE, 1, key_ids, 4, args, NULL, err);
+}
+
+sq_errcode sq_queue_fail(sq_queue *q, const char *id, uint64_t token,
+                         bool final, long delay_ms, sq_errcode reason,
+                         const char *message, long ttl_s, sq_err *err) {
+  static const int key_ids[] = {K_ACTIVE, K_READY, K_DELAYED, K_FAILED, K_WAKE};
+  char tok[24], delay[24], ttl[24];
+  const char *args[8] = {q->prefix, id,  tok, final ? "1" : "0", delay,
+                         sq_errname(reason), message ? message : "", ttl};
+  snprintf(tok, sizeof tok, "%llu", (unsigned long long)token);
+  snprintf(delay, sizeof delay, "%ld", delay_ms);
+  snprintf(ttl, sizeof ttl, "%ld", ttl_s);
+  return run_fenced(q, SQ_SCRIPT_FAIL, 5, key_ids, 8, args, NULL, err);
+}
+
+sq_errcode sq_queue_release(sq_queue *q, const char *id, uint64_t token,
+                            sq_err *err) {
+  static const int key_ids[] = {K_ACTIVE, K_READY, K_WAKE};
+  char tok[24];
+  const char *args[3] = {q->prefix, id, tok};
+  snprintf(tok, sizeof tok, "%llu", (unsigned long long)token);
+  return run_fenced(q, SQ_SCRIPT_RELEASE, 3, key_ids, 3, args, NULL, err);
+}
+
+sq_errcode sq_queue_reap(sq_queue *q, long ttl_s, sq_reaped *out, size_t max,
+                         size_t *n_out, sq_err *err) {
+  static const int key_ids[] = {K_ACTIVE, K_READY, K_DELAYED, K_FAILED, K_WAKE};
+  char limit[24], ttl[24];
+  const char *args[3] = {q->prefix, limit, ttl};
+  redisReply *reply = NULL;
+  sq_errcode rc;
+  *n_out = 0;
+  snprintf(limit, sizeof limit, "%zu", max);
+  snprintf(ttl, sizeof ttl, "%ld", ttl_s);
+  rc = run(q, SQ_SCRIPT_REAP, 5, key_ids, 3, args, &reply, err);
+  if (rc != SQ_OK) return rc;
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 4 != 0) {
+    rc = sq_err_set(err, SQ_EREDIS_REPLY, "reap: unexpected reply");
+    goto out;
+  }
+  for (size_t i = 0; i + 3 < reply->elements && *n_out < max; i += 4) {
+    sq_reaped *r = &out[*n_out];
+    redisReply **e = reply->element + i;
+    uint64_t attempt = 0;
+    if (e[0]->type != REDIS_REPLY_STRING || e[0]->len >= SQ_ID_SIZE ||
+        !reply_u64(e[1], &r->token) || !reply_u64(e[2], &attempt) ||
+        e[3]->type != REDIS_REPLY_STRING)
+      continue;
+    memcpy(r->id, e[0]->str, e[0]->len);
+    r->id[e[0]->len] = '\0';
+    r->attempt = (int)attempt;
+    r->failed = strcmp(e[3]->str, "failed") == 0;
+    (*n_out)++;
+  }
+out:
+  sq_redis_reply_free(reply);
+  return rc;
+}
+
+sq_errcode sq_queue_depth_get(sq_queue *q, sq_queue_depth *d, sq_err *err) {
+  const char *cmds[4][2] = {{"LLEN", q->keys[K_READY]},
+                            {"ZCARD", q->keys[K_DELAYED]},
+                            {"ZCARD", q->keys[K_ACTIVE]},
+                            {"ZCARD", q->keys[K_FAILED]}};
+  long long *slots[4] = {&d->ready, &d->delayed, &d->active, &d->failed};
+  sq_errcode rc = sq_redis_ensure(q->redis, err);
+  if (rc != SQ_OK) return rc;
+  for (int i = 0; i < 4; i++) {
+    size_t len[2] = {strlen(cmds[i][0]), strlen(cmds[i][1])};
+    if ((rc = sq_redis_append(q->redis, 2, cmds[i], len, err)) != SQ_OK) return rc;
+  }
+  for (int i = 0; i < 4; i++) {
+    redisReply *reply;
+    if ((rc = sq_redis_read(q->redis, &reply, err)) != SQ_OK) return rc;
+    *slots[i] = reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
+    sq_redis_reply_free(reply);
+  }
+  return SQ_OK;
+}
+
+sq_queue_waiter *sq_queue_waiter_open(const char *redis_url, const char *name,
+                                      sq_err *err) {
+  char prefix[96], keys[K__COUNT][112];
+  sq_queue_waiter *w = calloc(1, sizeof *w);
+  if (w == NULL) {
+    sq_err_set(err, SQ_ENOMEM, "out of memory");
+    return NULL;
+  }
+  make_keys(name, prefix, keys);
+  memcpy(w->wake_key, keys[K_WAKE], sizeof w->wake_key);
+  /* No command timeout: BLPOP carries its own. */
+  w->redis = sq_redis_open(redis_url, 0, err);
+  if (w->redis == NULL) {
+    free(w);
+    return NULL;
+  }
+  return w;
+}
+
+sq_errcode sq_queue_wait(sq_queue_waiter *w, long timeout_ms, bool *woken,
+                         sq_err *err) {
+  char timeout[32];
+  const char *argv[3] = {"BLPOP", w->wake_key, timeout};
+  size_t len[3];
+  redisReply *reply;
+  sq_errcode rc;
+  *woken = false;
+  snprintf(timeout, sizeof timeout, "%.3f", (double)timeout_ms / 1000.0);
+  len[0] = 5;
+  len[1] = strlen(w->wake_key);
+  len[2] = strlen(timeout);
+  rc = sq_redis_command(w->redis, 3, argv, len, &reply, err);
+  if (rc != SQ_OK) return rc;
+  *woken = reply->type == REDIS_REPLY_ARRAY;
+  sq_redis_reply_free(reply);
+  return SQ_OK;
+}
+
+void sq_queue_waiter_close(sq_queue_waiter *w) {
+  if (w == NULL) return;
+  sq_redis_close(w->redis);
+  free(w);
+}

@@ -1,0 +1,107 @@
+/* db_ledger.h - the durable job ledger: sheetq's own tables in MySQL.
+ *
+ * Redis carries the live queue; the ledger is what survives. Every job, its
+ * state and every attempt are recorded here, and the ledger decides what
+ * "already exported" means.
+ *
+ * DESIGN
+ * - Idempotent submission: sheetq_jobs has UNIQUE (report_id, period, live)
+ *   where live is 1 for a job that is submitted, runnable, running or
+ *   succeeded and NULL once it failed or was cancelled (MySQL lets NULLs
+ *   repeat in a unique key). INSERT IGNORE therefore creates at most one live
+ *   job per report and period, even with two enqueues racing.
+ * - Fencing: every claim in Redis gets a cluster-wide increasing token. An
+ *   attempt starts only with a token larger than the one recorded, and ends
+ *   only with the token recorded, so a worker that lost its lease can never
+ *   overwrite the outcome of the worker that took the job over.
+ */
+#ifndef SQ_DB_LEDGER_H
+#define SQ_DB_LEDGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/db.h"
+#include "core/job.h"
+
+#define SQ_LEDGER_SCHEMA_VERSION 1
+
+typedef enum sq_job_state {
+  SQ_JOB_SUBMITTED = 0, /* in the ledger, not yet confirmed in Redis */
+  SQ_JOB_RUNNABLE,      /* in Redis, waiting for (or between) attempts */
+  SQ_JOB_RUNNING,
+  SQ_JOB_SUCCEEDED,
+  SQ_JOB_FAILED,
+  SQ_JOB_CANCELLED,
+  SQ_JOB__STATES
+} sq_job_state;
+
+const char *sq_job_state_name(sq_job_state s);
+bool sq_job_state_parse(const char *s, size_t len, sq_job_state *out);
+
+/* Creates or upgrades sheetq's tables; never touches any other table. */
+sq_errcode sq_ledger_migrate(sq_db *db, sq_err *err);
+
+/* One target as submitted, and what the ledger made of it. */
+typedef struct sq_ledger_entry {
+  sq_job job;         /* job.id is the live job's id, new or existing */
+  sq_job_state state; /* of that live job */
+  bool created;       /* true when this call created it */
+} sq_ledger_entry;
+
+/* Records a batch and one job per entry (entries[i].job has tenant, report and
+ * period set; id and batch are filled in). Jobs that already have a live job
+ * for the same report and period are not created again: their entry is
+ * filled with the existing job. */
+sq_errcode sq_ledger_submit(sq_db *db, const char *batch_id, const char *queue,
+                            sq_period period, int max_attempts,
+                            sq_ledger_entry *entries, size_t n, sq_err *err);
+/* submitted -> runnable, once Redis holds the jobs. */
+sq_errcode sq_ledger_mark_runnable(sq_db *db, const sq_ledger_entry *entries,
+                                   size_t n, sq_err *err);
+
+/* An attempt begins. SQ_ELEASE_LOST when a newer claim exists;
+ * SQ_ECANCELLED when the job is already finished (succeeded, failed or
+ * cancelled): the caller acknowledges the claim without running it. */
+sq_errcode sq_ledger_attempt_start(sq_db *db, const char *job_id, int attempt,
+                                   uint64_t token, const char *worker,
+                                   sq_err *err);
+sq_errcode sq_ledger_attempt_succeeded(sq_db *db, const char *job_id,
+                                       int attempt, uint64_t token,
+                                       const char *output_key, uint64_t rows,
+                                       sq_err *err);
+/* final: the job failed for good (permanent error or attempts used up). */
+sq_errcode sq_ledger_attempt_failed(sq_db *db, const char *job_id, int attempt,
+                                    uint64_t token, bool final,
+                                    sq_errcode reason, const char *message,
+                                    sq_err *err);
+
+typedef struct sq_ledger_counts {
+  uint64_t by_state[SQ_JOB__STATES];
+  uint64_t total;
+} sq_ledger_counts;
+
+/* Counts a batch's jobs by state (batch_id NULL: the newest batch of the
+ * queue). The batch id used is written to batch_out. */
+sq_errcode sq_ledger_batch_counts(sq_db *db, const char *queue,
+                                  const char *batch_id,
+                                  char batch_out[SQ_ID_SIZE],
+                                  sq_ledger_counts *counts, sq_err *err);
+
+typedef struct sq_ledger_failure {
+  char job_id[SQ_ID_SIZE];
+  uint64_t tenant_id, report_id;
+  char period[SQ_PERIOD_STR_LEN];
+  int attempts;
+  char error_code[32];
+  char error[512];
+} sq_ledger_failure;
+
+typedef sq_errcode (*sq_ledger_failure_cb)(void *ctx,
+                                           const sq_ledger_failure *f);
+sq_errcode sq_ledger_batch_failures(sq_db *db, const char *batch_id,
+                                    sq_ledger_failure_cb cb, void *ctx,
+                                    sq_err *err);
+
+#endif

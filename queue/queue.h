@@ -1,0 +1,101 @@
+/* queue.h - sheetq's job queue in Redis: submission, claims with leases and
+ * fencing tokens, renewal, completion, retries and take-over of jobs whose
+ * worker died.
+ *
+ * An sq_queue owns one Redis connection and must be used by one thread at a
+ * time. All operations are single Lua scripts (queue/scripts.c) except
+ * submission, which pipelines one script call per job so that ten thousand
+ * jobs cost a handful of round trips. Every operation on a claim takes the
+ * claim's token: once another worker holds the job, the stale holder's
+ * renew/complete/fail/release return SQ_ELEASE_LOST and change nothing.
+ */
+#ifndef SQ_QUEUE_H
+#define SQ_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/job.h"
+
+typedef struct sq_queue sq_queue;
+
+/* command_timeout_ms bounds every command except sq_queue_wait(). */
+sq_queue *sq_queue_open(const char *redis_url, const char *name,
+                        int command_timeout_ms, sq_err *err);
+void sq_queue_close(sq_queue *q);
+/* Checks the connection; warns (via the log) if maxmemory-policy is not
+ * noeviction, because an evicting Redis silently loses jobs. */
+sq_errcode sq_queue_check_server(sq_queue *q, sq_err *err);
+
+typedef struct sq_queue_item {
+  const char *id;
+  const char *payload;
+} sq_queue_item;
+
+/* Idempotent: a job id Redis already holds is not added again. *added counts
+ * the new ones. */
+sq_errcode sq_queue_submit(sq_queue *q, const sq_queue_item *items, size_t n,
+                           int max_attempts, size_t *added, sq_err *err);
+
+typedef struct sq_claim {
+  char id[SQ_ID_SIZE];
+  char *payload; /* owned; may be malformed: the caller validates */
+  size_t payload_len;
+  int attempt;   /* 1 for the first try */
+  int max_attempts;
+  uint64_t token;
+} sq_claim;
+
+/* Claims the next job with a lease of lease_ms. *got is false when the queue
+ * has nothing ready. */
+sq_errcode sq_queue_claim(sq_queue *q, long lease_ms, sq_claim *out,
+                          bool *got, sq_err *err);
+void sq_claim_free(sq_claim *c);
+
+sq_errcode sq_queue_renew(sq_queue *q, const char *id, uint64_t token,
+                          long lease_ms, sq_err *err);
+/* Done: the job's hash stays ttl_s seconds for inspection, then expires. */
+sq_errcode sq_queue_complete(sq_queue *q, const char *id, uint64_t token,
+                             long ttl_s, sq_err *err);
+/* Failed attempt. final: no more tries (permanent error or attempts used
+ * up); otherwise the job is retried after delay_ms. */
+sq_errcode sq_queue_fail(sq_queue *q, const char *id, uint64_t token,
+                         bool final, long delay_ms, sq_errcode reason,
+                         const char *message, long ttl_s, sq_err *err);
+/* Hands a claim back unrun, without counting the attempt. */
+sq_errcode sq_queue_release(sq_queue *q, const char *id, uint64_t token,
+                            sq_err *err);
+
+typedef struct sq_reaped {
+  char id[SQ_ID_SIZE];
+  uint64_t token; /* the lost claim's token */
+  int attempt;
+  bool failed;    /* attempts used up: failed for good */
+} sq_reaped;
+
+/* Takes back expired leases and moves due retries to the queue; at most
+ * `max` leases per call. */
+sq_errcode sq_queue_reap(sq_queue *q, long ttl_s, sq_reaped *out, size_t max,
+                         size_t *n_out, sq_err *err);
+
+typedef struct sq_queue_depth {
+  long long ready, delayed, active, failed;
+} sq_queue_depth;
+
+sq_errcode sq_queue_depth_get(sq_queue *q, sq_queue_depth *d, sq_err *err);
+
+/* Blocks up to timeout_ms for a wake-up (new or returned work). Uses its
+ * own connection, so it may run on another thread than the rest. */
+typedef struct sq_queue_waiter sq_queue_waiter;
+sq_queue_waiter *sq_queue_waiter_open(const char *redis_url, const char *name,
+                                      sq_err *err);
+sq_errcode sq_queue_wait(sq_queue_waiter *w, long timeout_ms, bool *woken,
+                         sq_err *err);
+void sq_queue_waiter_close(sq_queue_waiter *w);
+
+/* The Redis key prefix of a queue ("sheetq:{name}:"), for tools and tests. */
+const char *sq_queue_prefix(const sq_queue *q);
+
+#endif
