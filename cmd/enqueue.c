@@ -1,1 +1,214 @@
-/* placeholder: being written */ typedef int sq_placeholder_enqueue;
+/* enqueue.c - `sheetq enqueue`: finds the conversion targets of a period and
+ * submits one job per report, idempotently.
+ *
+ * Order matters for crash safety: jobs are written to the ledger first
+ * (state submitted), then to Redis, then marked runnable. A crash between
+ * the steps leaves jobs in state submitted, and the next enqueue pushes them
+ * to Redis again (Redis ignores ids it already holds). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmd/cli.h"
+#include "cmd/commands.h"
+#include "core/db.h"
+#include "core/db_ledger.h"
+#include "core/db_report.h"
+#include "core/log.h"
+#include "queue/queue.h"
+
+#define MAX_FILTER_IDS 10000
+
+enum { OPT_PERIOD = 1, OPT_TENANT, OPT_REPORT, OPT_DRY_RUN };
+
+typedef struct enqueue_args {
+  const char *period_arg;
+  uint64_t tenants[MAX_FILTER_IDS];
+  size_t n_tenants;
+  uint64_t reports[MAX_FILTER_IDS];
+  size_t n_reports;
+  bool dry_run;
+} enqueue_args;
+
+static sq_errcode on_option(void *ctx, int id, const char *arg, sq_err *err) {
+  enqueue_args *a = ctx;
+  uint64_t v;
+  switch (id) {
+    case OPT_PERIOD:
+      a->period_arg = arg;
+      return SQ_OK;
+    case OPT_TENANT:
+    case OPT_REPORT:
+      if (!sq_cli_parse_u64(arg, &v) || v == 0)
+        return sq_err_set(err, SQ_EUSAGE, "--%s takes a positive id, not \"%s\"",
+                          id == OPT_TENANT ? "tenant" : "report", arg);
+      if ((id == OPT_TENANT ? a->n_tenants : a->n_reports) >= MAX_FILTER_IDS)
+        return sq_err_set(err, SQ_EUSAGE, "too many --%s options",
+                          id == OPT_TENANT ? "tenant" : "report");
+      if (id == OPT_TENANT)
+        a->tenants[a->n_tenants++] = v;
+      else
+        a->reports[a->n_reports++] = v;
+      return SQ_OK;
+    case OPT_DRY_RUN:
+      a->dry_run = true;
+      return SQ_OK;
+  }
+  return sq_err_set(err, SQ_EUSAGE, "unexpected option");
+}
+
+/* "YYYY-MM", or "last-month" in the local time zone (TZ). */
+static sq_errcode resolve_period(const char *arg, sq_period *p, sq_err *err) {
+  if (arg == NULL)
+    return sq_err_set(err, SQ_EUSAGE, "--period YYYY-MM is required");
+  if (strcmp(arg, "last-month") == 0) {
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    *p = sq_period_prev((sq_period){tm.tm_year + 1900, tm.tm_mon + 1});
+    return SQ_OK;
+  }
+  return sq_period_parse(arg, p, err);
+}
+
+int sq_cmd_enqueue(int argc, char **argv) {
+  static const sq_cli_option options[] = {
+      {"period", "YYYY-MM", "month to export (or last-month); required", OPT_PERIOD},
+      {"tenant", "ID", "only this tenant's reports (repeatable)", OPT_TENANT},
+      {"report", "ID", "only this report (repeatable)", OPT_REPORT},
+      {"dry-run", NULL, "list the targets; submit nothing", OPT_DRY_RUN},
+      {NULL, NULL, NULL, 0}};
+  static const sq_cli_command cmd = {
+      "enqueue",
+      "Finds the reports that need exporting for a period (by default: monthly, "
+      "not archived, tenant enabled, with records in the month) and queues one "
+      "job per report. Running it again submits nothing that is already queued, "
+      "running or succeeded; jobs that failed are submitted afresh.",
+      "--period YYYY-MM [--tenant ID]... [--report ID]... [OPTIONS]", options,
+      on_option};
+  enqueue_args *args = calloc(1, sizeof *args);
+  sq_config cfg;
+  sq_err err;
+  sq_db *db = NULL;
+  sq_queue *q = NULL;
+  sq_target *targets = NULL;
+  sq_ledger_entry *entries = NULL;
+  sq_queue_item *items = NULL;
+  char **payloads = NULL;
+  size_t n_targets = 0, n_items = 0, added = 0;
+  size_t existing[SQ_JOB__STATES] = {0}, created = 0;
+  char batch[SQ_ID_SIZE], period_s[SQ_PERIOD_STR_LEN];
+  char start[SQ_DATETIME_STR_LEN], end[SQ_DATETIME_STR_LEN];
+  sq_period period;
+  int status;
+
+  memset(&cfg, 0, sizeof cfg);
+  if (args == NULL) {
+    fprintf(stderr, "sheetq enqueue: out of memory\n");
+    return 1;
+  }
+  if (sq_cli_parse(&cmd, argc, argv, &cfg, args, &status) == SQ_CLI_EXIT) goto out;
+  if (resolve_period(args->period_arg, &period, &err) != SQ_OK) goto fail;
+  sq_period_format(period, period_s);
+  sq_period_range(period, start, end);
+
+  if ((db = sq_db_connect(cfg.mysql_url, &err)) == NULL) goto fail;
+  if (sq_ledger_migrate(db, &err) != SQ_OK) goto fail;
+  {
+    sq_target_filter f = {period_s, start, end, args->tenants, args->n_tenants,
+                          args->reports, args->n_reports};
+    if (sq_db_find_targets(db, cfg.target_query, &f, &targets, &n_targets, &err) != SQ_OK)
+      goto fail;
+  }
+  if (args->dry_run) {
+    printf("period %s: %zu target(s)\n", period_s, n_targets);
+    for (size_t i = 0; i < n_targets; i++)
+      printf("tenant %llu report %llu\n", (unsigned long long)targets[i].tenant_id,
+             (unsigned long long)targets[i].report_id);
+    status = 0;
+    goto out;
+  }
+  if (n_targets == 0) {
+    printf("period %s: no reports to export\n", period_s);
+    status = 0;
+    goto out;
+  }
+
+  entries = calloc(n_targets, sizeof *entries);
+  items = calloc(n_targets, sizeof *items);
+  payloads = calloc(n_targets, sizeof *payloads);
+  if (entries == NULL || items == NULL || payloads == NULL) {
+    sq_err_set(&err, SQ_ENOMEM, "out of memory for %zu targets", n_targets);
+    goto fail;
+  }
+  for (size_t i = 0; i < n_targets; i++) {
+    entries[i].job.tenant_id = targets[i].tenant_id;
+    entries[i].job.report_id = targets[i].report_id;
+  }
+  if (sq_id_new('b', batch) != SQ_OK) {
+    sq_err_set(&err, SQ_EIO, "cannot make a batch id");
+    goto fail;
+  }
+  if (sq_ledger_submit(db, batch, cfg.queue, period, (int)cfg.max_attempts, entries,
+                       n_targets, &err) != SQ_OK)
+    goto fail;
+
+  /* Push what Redis may not hold yet: new jobs, and jobs an earlier run left
+   * in state submitted (it crashed before reaching Redis). */
+  for (size_t i = 0; i < n_targets; i++) {
+    sq_ledger_entry *e = &entries[i];
+    if (e->created)
+      created++;
+    else
+      existing[e->state]++;
+    if (e->state != SQ_JOB_SUBMITTED) continue;
+    if ((payloads[n_items] = sq_job_to_json(&e->job)) == NULL) {
+      sq_err_set(&err, SQ_ENOMEM, "out of memory");
+      goto fail;
+    }
+    items[n_items].id = e->job.id;
+    items[n_items].payload = payloads[n_items];
+    n_items++;
+  }
+  if (n_items > 0) {
+    sq_ledger_entry *pushed;
+    if ((q = sq_queue_open(cfg.redis_url, cfg.queue, 10000, &err)) == NULL) goto fail;
+    if (sq_queue_check_server(q, &err) != SQ_OK) goto fail;
+    if (sq_queue_submit(q, items, n_items, (int)cfg.max_attempts, &added, &err) != SQ_OK)
+      goto fail;
+    /* Compact the pushed entries to mark them runnable in one pass. */
+    pushed = entries;
+    for (size_t i = 0, k = 0; i < n_targets; i++)
+      if (entries[i].state == SQ_JOB_SUBMITTED) pushed[k++] = entries[i];
+    if (sq_ledger_mark_runnable(db, pushed, n_items, &err) != SQ_OK) goto fail;
+  }
+
+  printf("batch %s: period %s, queue %s: %zu target(s), %zu new job(s) submitted",
+         batch, period_s, cfg.queue, n_targets, created);
+  if (n_items > created)
+    printf(", %zu unconfirmed job(s) from an earlier run re-sent", n_items - created);
+  printf("\n");
+  if (n_targets > created)
+    printf("skipped %zu already known: %zu queued, %zu running, %zu succeeded\n",
+           n_targets - created,
+           existing[SQ_JOB_SUBMITTED] + existing[SQ_JOB_RUNNABLE],
+           existing[SQ_JOB_RUNNING], existing[SQ_JOB_SUCCEEDED]);
+  SQ_INFO("batch %s: %zu targets, %zu new, %zu added to redis", batch, n_targets,
+          created, added);
+  status = 0;
+  goto out;
+fail:
+  status = sq_cli_fail(cmd.name, &err);
+out:
+  for (size_t i = 0; payloads && i < n_items; i++) free(payloads[i]);
+  free(payloads);
+  free(items);
+  free(entries);
+  free(targets);
+  sq_queue_close(q);
+  sq_db_close(db);
+  sq_config_free(&cfg);
+  free(args);
+  return status;
+}

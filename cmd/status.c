@@ -1,1 +1,157 @@
-/* placeholder: being written */ typedef int sq_placeholder_status;
+/* status.c - `sheetq status`: a batch's jobs by state (from the ledger), its
+ * failures with their reasons, and the live queue depth (from Redis). */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cli.h"
+#include "cmd/commands.h"
+#include "core/db.h"
+#include "core/db_ledger.h"
+#include "queue/queue.h"
+
+enum { OPT_BATCH = 1, OPT_JSON };
+
+typedef struct status_args {
+  const char *batch;
+  bool json;
+} status_args;
+
+static sq_errcode on_option(void *ctx, int id, const char *arg, sq_err *err) {
+  status_args *a = ctx;
+  if (id == OPT_BATCH) {
+    if (!sq_id_valid(arg, 'b'))
+      return sq_err_set(err, SQ_EUSAGE, "--batch: \"%.40s\" is not a batch id", arg);
+    a->batch = arg;
+    return SQ_OK;
+  }
+  if (id == OPT_JSON) {
+    a->json = true;
+    return SQ_OK;
+  }
+  return sq_err_set(err, SQ_EUSAGE, "unexpected option");
+}
+
+typedef struct failure_sink {
+  bool json;
+  cJSON *array;
+  size_t n;
+} failure_sink;
+
+static sq_errcode on_failure(void *ctx, const sq_ledger_failure *f) {
+  failure_sink *s = ctx;
+  s->n++;
+  if (s->json) {
+    cJSON *o = cJSON_CreateObject();
+    char id[24];
+    if (o == NULL) return SQ_ENOMEM;
+    cJSON_AddStringToObject(o, "job", f->job_id);
+    snprintf(id, sizeof id, "%llu", (unsigned long long)f->tenant_id);
+    cJSON_AddStringToObject(o, "tenant", id);
+    snprintf(id, sizeof id, "%llu", (unsigned long long)f->report_id);
+    cJSON_AddStringToObject(o, "report", id);
+    cJSON_AddStringToObject(o, "period", f->period);
+    cJSON_AddNumberToObject(o, "attempts", f->attempts);
+    cJSON_AddStringToObject(o, "error_code", f->error_code);
+    cJSON_AddStringToObject(o, "error", f->error);
+    cJSON_AddItemToArray(s->array, o);
+    return SQ_OK;
+  }
+  if (s->n == 1) printf("\nfailed jobs:\n");
+  printf("  %s  tenant %llu report %llu %s  after %d attempt(s): %s: %s\n", f->job_id,
+         (unsigned long long)f->tenant_id, (unsigned long long)f->report_id,
+         f->period, f->attempts, f->error_code, f->error);
+  return SQ_OK;
+}
+
+int sq_cmd_status(int argc, char **argv) {
+  static const sq_cli_option options[] = {
+      {"batch", "ID", "the batch to show (default: the newest on the queue)", OPT_BATCH},
+      {"json", NULL, "print one JSON object", OPT_JSON},
+      {NULL, NULL, NULL, 0}};
+  static const sq_cli_command cmd = {
+      "status", "Shows a batch's jobs by state, its failures with reasons, and "
+      "the queue's live depth.",
+      "[--batch ID] [--json] [OPTIONS]", options, on_option};
+  status_args args = {NULL, false};
+  failure_sink sink = {false, NULL, 0};
+  sq_ledger_counts counts;
+  sq_queue_depth depth = {-1, -1, -1, -1};
+  sq_config cfg;
+  sq_err err, qerr;
+  sq_db *db = NULL;
+  sq_queue *q = NULL;
+  char batch[SQ_ID_SIZE];
+  bool have_depth = false;
+  int status;
+
+  if (sq_cli_parse(&cmd, argc, argv, &cfg, &args, &status) == SQ_CLI_EXIT) goto out;
+  if ((db = sq_db_connect(cfg.mysql_url, &err)) == NULL ||
+      sq_ledger_migrate(db, &err) != SQ_OK ||
+      sq_ledger_batch_counts(db, cfg.queue, args.batch, batch, &counts, &err) != SQ_OK)
+    goto fail;
+  /* Redis is optional here: the ledger alone answers "what happened". */
+  if ((q = sq_queue_open(cfg.redis_url, cfg.queue, 3000, &qerr)) != NULL &&
+      sq_queue_depth_get(q, &depth, &qerr) == SQ_OK)
+    have_depth = true;
+
+  sink.json = args.json;
+  if (args.json) {
+    cJSON *o = cJSON_CreateObject(), *states = cJSON_CreateObject();
+    char *text;
+    sink.array = cJSON_CreateArray();
+    if (o == NULL || states == NULL || sink.array == NULL) {
+      cJSON_Delete(o);
+      cJSON_Delete(states);
+      cJSON_Delete(sink.array);
+      sq_err_set(&err, SQ_ENOMEM, "out of memory");
+      goto fail;
+    }
+    cJSON_AddStringToObject(o, "batch", batch);
+    cJSON_AddStringToObject(o, "queue", cfg.queue);
+    cJSON_AddNumberToObject(o, "total", (double)counts.total);
+    for (int s = 0; s < SQ_JOB__STATES; s++)
+      cJSON_AddNumberToObject(states, sq_job_state_name((sq_job_state)s),
+                              (double)counts.by_state[s]);
+    cJSON_AddItemToObject(o, "states", states);
+    if (have_depth) {
+      cJSON *d = cJSON_AddObjectToObject(o, "queue_depth");
+      cJSON_AddNumberToObject(d, "ready", (double)depth.ready);
+      cJSON_AddNumberToObject(d, "delayed", (double)depth.delayed);
+      cJSON_AddNumberToObject(d, "active", (double)depth.active);
+      cJSON_AddNumberToObject(d, "failed", (double)depth.failed);
+    }
+    cJSON_AddItemToObject(o, "failures", sink.array);
+    if (sq_ledger_batch_failures(db, batch, on_failure, &sink, &err) != SQ_OK) {
+      cJSON_Delete(o);
+      goto fail;
+    }
+    text = cJSON_Print(o);
+    if (text) printf("%s\n", text);
+    cJSON_free(text);
+    cJSON_Delete(o);
+  } else {
+    printf("batch %s (queue %s): %llu job(s)\n", batch, cfg.queue,
+           (unsigned long long)counts.total);
+    for (int s = 0; s < SQ_JOB__STATES; s++)
+      printf("  %-10s %llu\n", sq_job_state_name((sq_job_state)s),
+             (unsigned long long)counts.by_state[s]);
+    if (have_depth)
+      printf("queue now: %lld ready, %lld waiting to retry, %lld running, %lld failed (kept)\n",
+             depth.ready, depth.delayed, depth.active, depth.failed);
+    else
+      printf("queue depth unavailable: %s\n", qerr.msg);
+    if (sq_ledger_batch_failures(db, batch, on_failure, &sink, &err) != SQ_OK) goto fail;
+    if (sink.n) printf("re-run a failed job with: sheetq rerun JOB_ID\n");
+  }
+  status = 0;
+  goto out;
+fail:
+  status = sq_cli_fail(cmd.name, &err);
+out:
+  sq_queue_close(q);
+  sq_db_close(db);
+  sq_config_free(&cfg);
+  return status;
+}

@@ -1,1 +1,123 @@
-/* placeholder: being written */ typedef int sq_placeholder_worker;
+/* worker.c - `sheetq worker`: runs jobs from the queue until stopped (or,
+ * with --burst, until the queue has drained). The work is done by
+ * queue/supervisor.c; this file turns flags into its options and builds the
+ * job processes' environment so they see exactly this worker's settings. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd/cli.h"
+#include "cmd/commands.h"
+#include "core/buf.h"
+#include "queue/supervisor.h"
+
+extern char **environ;
+
+enum { OPT_BURST = 1, OPT_SHUTDOWN_GRACE };
+
+typedef struct worker_args {
+  bool burst;
+  long shutdown_grace_s;
+} worker_args;
+
+static sq_errcode on_option(void *ctx, int id, const char *arg, sq_err *err) {
+  worker_args *a = ctx;
+  if (id == OPT_BURST) {
+    a->burst = true;
+    return SQ_OK;
+  }
+  if (id == OPT_SHUTDOWN_GRACE) {
+    if (!sq_cli_parse_long(arg, 0, 86400, &a->shutdown_grace_s))
+      return sq_err_set(err, SQ_EUSAGE, "--shutdown-grace takes seconds (0-86400)");
+    return SQ_OK;
+  }
+  return sq_err_set(err, SQ_EUSAGE, "unexpected option");
+}
+
+static void free_env(char **env) {
+  for (size_t i = 0; env && env[i]; i++) free(env[i]);
+  free(env);
+}
+
+/* environ without SHEETQ_* and SHEETQ_CONFIG, plus every resolved setting. */
+static char **child_env(const sq_config *cfg) {
+  size_t n_env = 0, n_specs = 0, k = 0;
+  char **env;
+  for (char **e = environ; *e; e++) n_env++;
+  for (const sq_config_spec *s = sq_config_specs; s->key; s++) n_specs++;
+  env = calloc(n_env + n_specs + 1, sizeof *env);
+  if (env == NULL) return NULL;
+  for (char **e = environ; *e; e++) {
+    if (strncmp(*e, "SHEETQ_", 7) == 0) continue;
+    if ((env[k++] = strdup(*e)) == NULL) goto nomem;
+  }
+  for (const sq_config_spec *s = sq_config_specs; s->key; s++) {
+    const char *base = (const char *)cfg + s->offset;
+    sq_buf b;
+    sq_buf_init(&b, 1u << 20);
+    if (s->type == SQ_CONF_STR) {
+      const char *v = *(char *const *)base;
+      if (v == NULL) continue;
+      if (sq_buf_printf(&b, "%s=%s", s->env, v) != SQ_OK) goto nomem;
+    } else if (sq_buf_printf(&b, "%s=%ld", s->env, *(const long *)base) != SQ_OK) {
+      goto nomem;
+    }
+    env[k++] = sq_buf_take(&b);
+  }
+  return env;
+nomem:
+  free_env(env);
+  return NULL;
+}
+
+int sq_cmd_worker(int argc, char **argv) {
+  static const sq_cli_option options[] = {
+      {"burst", NULL, "exit once the queue has drained (no job ready, delayed or running)", OPT_BURST},
+      {"shutdown-grace", "SECONDS", "on SIGTERM, time running jobs get to finish (default 25)", OPT_SHUTDOWN_GRACE},
+      {NULL, NULL, NULL, 0}};
+  static const sq_cli_command cmd = {
+      "worker",
+      "Claims jobs from the queue and exports them, each in its own process, "
+      "up to --concurrency at once. Stop it with SIGTERM or Ctrl-C: running "
+      "jobs get --shutdown-grace seconds, then are handed back to the queue.",
+      "[--burst] [--concurrency N] [OPTIONS]", options, on_option};
+  worker_args args = {false, 25};
+  sq_supervisor_options so;
+  sq_config cfg;
+  sq_err err;
+  char exe[PATH_MAX];
+  char **env = NULL;
+  ssize_t n;
+  int status;
+
+  if (sq_cli_parse(&cmd, argc, argv, &cfg, &args, &status) == SQ_CLI_EXIT) goto out;
+  n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) {
+    sq_err_set(&err, SQ_EINTERNAL, "cannot find my own executable");
+    goto fail;
+  }
+  exe[n] = '\0';
+  if ((env = child_env(&cfg)) == NULL) {
+    sq_err_set(&err, SQ_ENOMEM, "out of memory");
+    goto fail;
+  }
+  memset(&so, 0, sizeof so);
+  so.cfg = &cfg;
+  so.job_exe = exe;
+  so.child_env = env;
+  so.concurrency = cfg.concurrency > 0 ? (int)cfg.concurrency : (int)sysconf(_SC_NPROCESSORS_ONLN);
+  so.burst = args.burst;
+  so.shutdown_grace_ms = args.shutdown_grace_s * 1000;
+  so.kill_grace_ms = 10000;
+  if (sq_supervisor_run(&so, &err) != SQ_OK) goto fail;
+  status = 0;
+  goto out;
+fail:
+  status = sq_cli_fail(cmd.name, &err);
+out:
+  free_env(env);
+  sq_config_free(&cfg);
+  return status;
+}

@@ -158,7 +158,9 @@ sq_errcode sq_queue_submit(sq_queue *q, const sq_queue_item *items, size_t n,
 
 void sq_claim_free(sq_claim *c) {
   if (c == NULL) return;
+  free(c->id);
   free(c->payload);
+  c->id = NULL;
   c->payload = NULL;
 }
 
@@ -194,7 +196,6 @@ sq_errcode sq_queue_claim(sq_queue *q, long lease_ms, sq_claim *out,
   if (reply->type == REDIS_REPLY_NIL) goto out;
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5 ||
       reply->element[0]->type != REDIS_REPLY_STRING ||
-      reply->element[0]->len >= SQ_ID_SIZE ||
       reply->element[1]->type != REDIS_REPLY_STRING ||
       !reply_u64(reply->element[2], &attempt) ||
       !reply_u64(reply->element[3], &max) ||
@@ -202,10 +203,10 @@ sq_errcode sq_queue_claim(sq_queue *q, long lease_ms, sq_claim *out,
     rc = sq_err_set(err, SQ_EREDIS_REPLY, "claim: unexpected reply");
     goto out;
   }
-  memcpy(out->id, reply->element[0]->str, reply->element[0]->len);
-  out->id[reply->element[0]->len] = '\0';
+  out->id = strndup(reply->element[0]->str, reply->element[0]->len);
   out->payload = malloc(reply->element[1]->len + 1);
-  if (out->payload == NULL) {
+  if (out->id == NULL || out->payload == NULL) {
+    sq_claim_free(out);
     rc = sq_err_set(err, SQ_ENOMEM, "out of memory");
     goto out;
   }

@@ -40,7 +40,7 @@ sq_errcode sq_queue_submit(sq_queue *q, const sq_queue_item *items, size_t n,
                            int max_attempts, size_t *added, sq_err *err);
 
 typedef struct sq_claim {
-  char id[SQ_ID_SIZE];
+  char *id;      /* owned; as stored in Redis: the caller validates it */
   char *payload; /* owned; may be malformed: the caller validates */
   size_t payload_len;
   int attempt;   /* 1 for the first try */

@@ -1,0 +1,30 @@
+/* export_job.h - one export, start to finish: load the report, stream its
+ * records for the period straight into the xlsx renderer (reading overlaps
+ * rendering; nothing is buffered per row), then hand the finished file to
+ * storage. The object is durable when this returns SQ_OK.
+ *
+ * Errors keep their class: a deleted report is SQ_ENOT_FOUND (permanent), a
+ * lost database connection SQ_EDB_CONNECT (temporary), a full disk
+ * SQ_ESTORAGE_FULL (temporary). The temporary file is removed on every path.
+ */
+#ifndef SQ_EXPORT_JOB_H
+#define SQ_EXPORT_JOB_H
+
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/db.h"
+#include "core/job.h"
+#include "exporter/object_key.h"
+#include "exporter/storage.h"
+#include "exporter/xlsx_report.h"
+
+typedef struct sq_export_result {
+  char key[SQ_OBJECT_KEY_MAX];
+  sq_xlsx_stats stats;
+} sq_export_result;
+
+sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
+                         const sq_job *job, sq_export_result *out, sq_err *err);
+
+#endif

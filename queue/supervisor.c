@@ -1,0 +1,656 @@
+/* supervisor.c - see supervisor.h.
+ *
+ * DESIGN
+ * One libuv loop thread owns the queue connection, the ledger connection and
+ * every attempt. A second thread only blocks on the queue's wake list (BLPOP)
+ * and pokes the loop through a uv_async when work arrives, so an idle worker
+ * starts a job within milliseconds without polling. A 500 ms tick also tries
+ * to claim (wake-ups are hints, never needed for correctness), reaps expired
+ * leases of dead workers and promotes due retries.
+ *
+ * Order of writes at the end of an attempt: ledger first, Redis second. If
+ * the worker dies between the two, the lease expires, another worker claims
+ * the job and the ledger (which already holds the outcome) tells it there is
+ * nothing to run. The reverse order could lose an outcome. */
+#include "queue/supervisor.h"
+
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "core/db.h"
+#include "core/db_ledger.h"
+#include "core/job.h"
+#include "core/log.h"
+#include "queue/queue.h"
+
+#define TICK_MS 500
+#define OUTPUT_MAX 8192      /* a child's result line */
+#define REAP_BATCH 64
+#define INFRA_BACKOFF_MAX_MS 30000
+
+typedef struct supervisor supervisor;
+
+typedef struct job_run {
+  supervisor *sv;
+  bool in_use;
+  sq_claim claim;
+  sq_job job;
+  uv_process_t proc;
+  uv_pipe_t out;
+  uv_timer_t renew_timer;
+  uv_timer_t timeout_timer;
+  int open_handles; /* slot is free again when this reaches 0 */
+  sq_buf output;
+  bool exited, eof;
+  int64_t exit_status;
+  int term_signal;
+  bool lease_lost;  /* another worker owns the job now: record nothing */
+  bool handed_back; /* released at shutdown: record nothing */
+  bool timed_out;
+  uint64_t started_ms;
+} job_run;
+
+struct supervisor {
+  const sq_supervisor_options *opt;
+  const sq_config *cfg;
+  uv_loop_t *loop;
+  sq_queue *queue;
+  sq_db *db;
+  char worker_name[128];
+  job_run *slots;
+  int n_slots, n_running;
+  uv_timer_t tick;
+  uv_timer_t grace_timer;
+  uv_async_t wake;
+  uv_signal_t sigterm, sigint;
+  uv_thread_t waiter_thread;
+  atomic_bool waiter_stop;
+  bool stopping, closing;
+  uint64_t pause_until_ms; /* infrastructure trouble: claim nothing until */
+  long infra_backoff_ms;
+  uint64_t jobs_done, jobs_failed;
+};
+
+/* ---- helpers ----------------------------------------------------------- */
+
+long sq_retry_delay_ms(long base_s, int attempt) {
+  unsigned int r = 0;
+  long long d = base_s * 1000LL;
+  if (base_s <= 0) return 0;
+  for (int i = 1; i < attempt && d < 15 * 60 * 1000LL; i++) d *= 2;
+  if (d > 15 * 60 * 1000LL) d = 15 * 60 * 1000LL;
+  if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) r = (unsigned)rand();
+  return (long)(d / 2 + (long long)(r % (unsigned)(d / 2 + 1)));
+}
+
+static void pause_claims(supervisor *sv, const sq_err *e) {
+  sv->infra_backoff_ms = sv->infra_backoff_ms ? sv->infra_backoff_ms * 2 : 250;
+  if (sv->infra_backoff_ms > INFRA_BACKOFF_MAX_MS)
+    sv->infra_backoff_ms = INFRA_BACKOFF_MAX_MS;
+  sv->pause_until_ms = uv_now(sv->loop) + (uint64_t)sv->infra_backoff_ms;
+  SQ_WARN("%s; pausing claims for %ld ms", e->msg, sv->infra_backoff_ms);
+}
+
+/* Runs a ledger write, reconnecting once if the connection was lost. */
+#define LEDGER_RETRY(sv, err, call)                                       \
+  ({                                                                      \
+    sq_errcode rc_ = (call);                                              \
+    if (rc_ == SQ_EDB_CONNECT && sq_db_reconnect((sv)->db, err) == SQ_OK) \
+      rc_ = (call);                                                       \
+    rc_;                                                                  \
+  })
+
+/* ---- ending an attempt ------------------------------------------------- */
+
+static void fill_slots(supervisor *sv);
+static void maybe_finish(supervisor *sv);
+
+static void on_handle_closed(uv_handle_t *h) {
+  job_run *a = h->data;
+  if (--a->open_handles > 0) return;
+  sq_buf_free(&a->output);
+  sq_claim_free(&a->claim);
+  a->in_use = false;
+  a->sv->n_running--;
+  fill_slots(a->sv);
+  maybe_finish(a->sv);
+}
+
+/* Records a failed attempt: ledger, then Redis. */
+static void record_failure(supervisor *sv, job_run *a, sq_errcode code,
+                           const char *message) {
+  sq_err e;
+  bool final = !sq_error_is_temporary(code) ||
+               a->claim.attempt >= a->claim.max_attempts;
+  long delay = final ? 0 : sq_retry_delay_ms(sv->cfg->retry_backoff, a->claim.attempt);
+  sq_errcode rc = LEDGER_RETRY(sv, &e,
+      sq_ledger_attempt_failed(sv->db, a->claim.id, a->claim.attempt,
+                               a->claim.token, final, code, message, &e));
+  if (rc == SQ_ELEASE_LOST || rc == SQ_ECANCELLED) {
+    SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
+               "outcome not recorded: %s", e.msg);
+    return;
+  }
+  if (rc != SQ_OK && rc != SQ_ENOT_FOUND) {
+    /* Leave the claim alone: its lease expires and the job is retried. */
+    SQ_LOG_JOB(SQ_LOG_ERROR, a->claim.id, a->claim.attempt,
+               "cannot record failure in the ledger (%s); the lease will expire "
+               "and the job be retried", e.msg);
+    return;
+  }
+  rc = sq_queue_fail(sv->queue, a->claim.id, a->claim.token, final, delay, code,
+                     message, sv->cfg->job_ttl, &e);
+  if (rc != SQ_OK)
+    SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
+               "cannot record failure in redis: %s", e.msg);
+  if (final) {
+    sv->jobs_failed++;
+    SQ_LOG_JOB(SQ_LOG_ERROR, a->claim.id, a->claim.attempt,
+               "failed for good after %d of %d attempts: %s: %s",
+               a->claim.attempt, a->claim.max_attempts, sq_errname(code), message);
+  } else {
+    SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
+               "attempt failed (%s: %s); retrying in %ld ms", sq_errname(code),
+               message, delay);
+  }
+}
+
+static void record_success(supervisor *sv, job_run *a, const char *key,
+                           uint64_t rows) {
+  sq_err e;
+  sq_errcode rc = LEDGER_RETRY(sv, &e,
+      sq_ledger_attempt_succeeded(sv->db, a->claim.id, a->claim.attempt,
+                                  a->claim.token, key, rows, &e));
+  if (rc != SQ_OK) {
+    SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
+               "success not recorded: %s", e.msg);
+    return;
+  }
+  if (sq_queue_complete(sv->queue, a->claim.id, a->claim.token,
+                        sv->cfg->job_ttl, &e) != SQ_OK)
+    SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
+               "succeeded, but redis was not told (%s); the job's lease will "
+               "expire and the ledger will stop a re-run", e.msg);
+  sv->jobs_done++;
+  SQ_LOG_JOB(SQ_LOG_INFO, a->claim.id, a->claim.attempt,
+             "succeeded: %s (%llu rows, %.3f s)", key, (unsigned long long)rows,
+             (double)(uv_now(sv->loop) - a->started_ms) / 1000.0);
+}
+
+/* Reads the child's result line; false if it printed none (a crash). */
+static bool parse_result(job_run *a, bool *ok, char *key, size_t key_cap,
+                         uint64_t *rows, sq_errcode *code, char *msg,
+                         size_t msg_cap) {
+  cJSON *o = cJSON_ParseWithLength(sq_buf_str(&a->output), a->output.len);
+  const cJSON *v;
+  bool parsed = false;
+  if (o == NULL || !cJSON_IsObject(o)) goto out;
+  v = cJSON_GetObjectItemCaseSensitive(o, "ok");
+  if (!cJSON_IsBool(v)) goto out;
+  *ok = cJSON_IsTrue(v);
+  if (*ok) {
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "key");
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "rows");
+    if (!cJSON_IsString(k) || !cJSON_IsNumber(r)) goto out;
+    snprintf(key, key_cap, "%s", k->valuestring);
+    *rows = (uint64_t)r->valuedouble;
+  } else {
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "code");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "error");
+    *code = cJSON_IsString(c) ? sq_errcode_from_name(c->valuestring) : SQ_EINTERNAL;
+    snprintf(msg, msg_cap, "%s", cJSON_IsString(m) ? m->valuestring : "no message");
+  }
+  parsed = true;
+out:
+  cJSON_Delete(o);
+  return parsed;
+}
+
+static void attempt_ended(job_run *a) {
+  supervisor *sv = a->sv;
+  char key[1024] = "", msg[1024] = "";
+  uint64_t rows = 0;
+  sq_errcode code = SQ_EINTERNAL;
+  bool ok = false;
+
+  uv_timer_stop(&a->renew_timer);
+  uv_timer_stop(&a->timeout_timer);
+  if (a->handed_back) {
+    SQ_LOG_JOB(SQ_LOG_INFO, a->claim.id, a->claim.attempt, "handed back at shutdown");
+  } else if (a->lease_lost) {
+    SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
+               "lease was lost; outcome left to the worker that took the job over");
+  } else if (a->timed_out) {
+    snprintf(msg, sizeof msg, "attempt timed out after %ld s",
+             sv->cfg->attempt_timeout);
+    record_failure(sv, a, SQ_ETIMEOUT, msg);
+  } else if (parse_result(a, &ok, key, sizeof key, &rows, &code, msg, sizeof msg)) {
+    if (ok && a->exit_status == 0)
+      record_success(sv, a, key, rows);
+    else
+      record_failure(sv, a, ok ? SQ_EINTERNAL : code, ok ? "exit status non-zero after success" : msg);
+  } else if (a->term_signal) {
+    snprintf(msg, sizeof msg, "job process killed by signal %d (%s)",
+             a->term_signal, strsignal(a->term_signal));
+    record_failure(sv, a, a->term_signal == SIGKILL ? SQ_EKILLED : SQ_ECRASHED, msg);
+  } else {
+    snprintf(msg, sizeof msg, "job process exited with status %lld and no result",
+             (long long)a->exit_status);
+    record_failure(sv, a, SQ_ECRASHED, msg);
+  }
+  uv_close((uv_handle_t *)&a->proc, on_handle_closed);
+  uv_close((uv_handle_t *)&a->out, on_handle_closed);
+  uv_close((uv_handle_t *)&a->renew_timer, on_handle_closed);
+  uv_close((uv_handle_t *)&a->timeout_timer, on_handle_closed);
+}
+
+static void on_child_exit(uv_process_t *proc, int64_t exit_status, int term_signal) {
+  job_run *a = proc->data;
+  a->exited = true;
+  a->exit_status = exit_status;
+  a->term_signal = term_signal;
+  if (a->eof) attempt_ended(a);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  static char scratch[4096]; /* loop thread only; consumed in on_read */
+  (void)h;
+  (void)suggested;
+  buf->base = scratch;
+  buf->len = sizeof scratch;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  job_run *a = s->data;
+  if (n > 0) {
+    /* Past the cap the rest is ignored: the line is then unparseable and
+     * the attempt is judged by its exit status. */
+    (void)sq_buf_add(&a->output, buf->base, (size_t)n);
+    return;
+  }
+  if (n < 0) {
+    uv_read_stop(s);
+    a->eof = true;
+    if (a->exited) attempt_ended(a);
+  }
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static void on_renew(uv_timer_t *t) {
+  job_run *a = t->data;
+  supervisor *sv = a->sv;
+  sq_err e;
+  sq_errcode rc = sq_queue_renew(sv->queue, a->claim.id, a->claim.token,
+                                 sv->cfg->lease_seconds * 1000, &e);
+  if (rc == SQ_ELEASE_LOST) {
+    a->lease_lost = true;
+    SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
+               "lease lost to another worker; stopping this attempt");
+    uv_process_kill(&a->proc, SIGKILL);
+  } else if (rc != SQ_OK) {
+    SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
+               "cannot renew lease (will retry): %s", e.msg);
+  }
+}
+
+static void on_timeout(uv_timer_t *t) {
+  job_run *a = t->data;
+  if (!a->timed_out) {
+    a->timed_out = true;
+    SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
+               "attempt timed out after %ld s; sending SIGTERM",
+               a->sv->cfg->attempt_timeout);
+    uv_process_kill(&a->proc, SIGTERM);
+    uv_timer_start(t, on_timeout, (uint64_t)a->sv->opt->kill_grace_ms, 0);
+  } else {
+    uv_process_kill(&a->proc, SIGKILL);
+  }
+}
+
+/* ---- starting an attempt ----------------------------------------------- */
+
+/* Handles a claim that must not run; returns true if it was consumed. */
+static bool screen_claim(supervisor *sv, sq_claim *c, sq_job *job) {
+  sq_err e, pe;
+  sq_errcode rc;
+  bool bad = false;
+  if (!sq_id_valid(c->id, 'j')) {
+    bad = true;
+    sq_err_set(&pe, SQ_EBAD_JOB, "\"%.64s\" is not a job id", c->id);
+  } else if (sq_job_from_json(c->payload, c->payload_len, job, &pe) != SQ_OK) {
+    bad = true;
+  } else if (strcmp(job->id, c->id) != 0) {
+    bad = true;
+    sq_err_set(&pe, SQ_EBAD_JOB, "job payload names job %s, not %s", job->id, c->id);
+  }
+  rc = LEDGER_RETRY(sv, &e,
+      sq_ledger_attempt_start(sv->db, c->id, c->attempt, c->token,
+                              sv->worker_name, &e));
+  if (rc == SQ_OK && !bad) return false;
+  if (rc == SQ_OK || rc == SQ_ENOT_FOUND) {
+    /* Malformed, or unknown to the ledger: fail it for good with the reason,
+     * so it shows in the failed set instead of vanishing. */
+    const sq_err *why = bad ? &pe : &e;
+    if (rc == SQ_OK)
+      (void)LEDGER_RETRY(sv, &e,
+          sq_ledger_attempt_failed(sv->db, c->id, c->attempt, c->token, true,
+                                   SQ_EBAD_JOB, why->msg, &e));
+    SQ_LOG_JOB(SQ_LOG_ERROR, c->id, c->attempt, "rejected: %s", why->msg);
+    (void)sq_queue_fail(sv->queue, c->id, c->token, true, 0, SQ_EBAD_JOB,
+                        why->msg, sv->cfg->job_ttl, &e);
+    sv->jobs_failed++;
+  } else if (rc == SQ_ECANCELLED) {
+    /* Already finished in the ledger (a duplicate delivery): don't re-run. */
+    SQ_LOG_JOB(SQ_LOG_INFO, c->id, c->attempt, "not run: %s", e.msg);
+    (void)sq_queue_complete(sv->queue, c->id, c->token, sv->cfg->job_ttl, &e);
+  } else if (rc == SQ_ELEASE_LOST) {
+    SQ_LOG_JOB(SQ_LOG_WARN, c->id, c->attempt, "not run: %s", e.msg);
+  } else {
+    /* The ledger is unreachable: hand the job back unrun and back off. */
+    pause_claims(sv, &e);
+    (void)sq_queue_release(sv->queue, c->id, c->token, &e);
+  }
+  return true;
+}
+
+static bool spawn_attempt(supervisor *sv, job_run *a) {
+  char tenant[24], report[24], period[SQ_PERIOD_STR_LEN], attempt_s[16];
+  char *args[16];
+  uv_process_options_t po;
+  uv_stdio_container_t stdio[3];
+  int r, i = 0;
+
+  snprintf(tenant, sizeof tenant, "%llu", (unsigned long long)a->job.tenant_id);
+  snprintf(report, sizeof report, "%llu", (unsigned long long)a->job.report_id);
+  sq_period_format(a->job.period, period);
+  snprintf(attempt_s, sizeof attempt_s, "%d", a->claim.attempt);
+  args[i++] = (char *)sv->opt->job_exe;
+  args[i++] = "run-job";
+  args[i++] = "--job-id";   args[i++] = a->job.id;
+  args[i++] = "--tenant";   args[i++] = tenant;
+  args[i++] = "--report";   args[i++] = report;
+  args[i++] = "--period";   args[i++] = period;
+  args[i++] = "--attempt";  args[i++] = attempt_s;
+  args[i++] = "--result-json";
+  args[i] = NULL;
+
+  uv_pipe_init(sv->loop, &a->out, 0);
+  a->out.data = a;
+  stdio[0].flags = UV_IGNORE;
+  stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  stdio[1].data.stream = (uv_stream_t *)&a->out;
+  stdio[2].flags = UV_INHERIT_FD;
+  stdio[2].data.fd = 2;
+  memset(&po, 0, sizeof po);
+  po.file = sv->opt->job_exe;
+  po.args = args;
+  po.env = sv->opt->child_env;
+  po.stdio = stdio;
+  po.stdio_count = 3;
+  po.exit_cb = on_child_exit;
+  a->proc.data = a;
+  r = uv_spawn(sv->loop, &a->proc, &po);
+  if (r != 0) {
+    SQ_LOG_JOB(SQ_LOG_ERROR, a->claim.id, a->claim.attempt,
+               "cannot start job process %s: %s", sv->opt->job_exe, uv_strerror(r));
+    return false;
+  }
+  uv_read_start((uv_stream_t *)&a->out, on_alloc, on_read);
+  return true;
+}
+
+static void start_attempt(supervisor *sv, sq_claim *c) {
+  job_run *a = NULL;
+  sq_job job;
+  sq_err e;
+  uint64_t renew_ms = (uint64_t)sv->cfg->lease_seconds * 1000 / 3;
+
+  if (screen_claim(sv, c, &job)) {
+    sq_claim_free(c);
+    return;
+  }
+  for (int i = 0; i < sv->n_slots; i++)
+    if (!sv->slots[i].in_use) {
+      a = &sv->slots[i];
+      break;
+    }
+  memset(a, 0, sizeof *a);
+  a->sv = sv;
+  a->in_use = true;
+  a->claim = *c;
+  a->job = job;
+  a->started_ms = uv_now(sv->loop);
+  sq_buf_init(&a->output, OUTPUT_MAX);
+  sv->n_running++;
+  if (!spawn_attempt(sv, a)) {
+    /* Could not even start: a local problem (exec missing, fd limit).
+     * Count it as a temporary failure of this attempt. */
+    record_failure(sv, a, SQ_ECRASHED, "cannot start the job process");
+    a->open_handles = 1;
+    uv_close((uv_handle_t *)&a->out, on_handle_closed);
+    return;
+  }
+  SQ_LOG_JOB(SQ_LOG_INFO, a->claim.id, a->claim.attempt,
+             "started: tenant %llu report %llu period %04d-%02d (pid %d)",
+             (unsigned long long)job.tenant_id, (unsigned long long)job.report_id,
+             job.period.year, job.period.month, a->proc.pid);
+  a->open_handles = 4;
+  uv_timer_init(sv->loop, &a->renew_timer);
+  uv_timer_init(sv->loop, &a->timeout_timer);
+  a->renew_timer.data = a->timeout_timer.data = a;
+  uv_timer_start(&a->renew_timer, on_renew, renew_ms ? renew_ms : 1,
+                 renew_ms ? renew_ms : 1);
+  uv_timer_start(&a->timeout_timer, on_timeout,
+                 (uint64_t)sv->cfg->attempt_timeout * 1000, 0);
+  (void)e;
+}
+
+static void fill_slots(supervisor *sv) {
+  while (!sv->stopping && sv->n_running < sv->n_slots &&
+         uv_now(sv->loop) >= sv->pause_until_ms) {
+    sq_claim c;
+    sq_err e;
+    bool got = false;
+    if (sq_queue_claim(sv->queue, sv->cfg->lease_seconds * 1000, &c, &got, &e) != SQ_OK) {
+      pause_claims(sv, &e);
+      return;
+    }
+    sv->infra_backoff_ms = 0;
+    if (!got) return;
+    start_attempt(sv, &c);
+  }
+}
+
+/* ---- periodic work, wake-ups, shutdown ---------------------------------- */
+
+static void reap(supervisor *sv) {
+  sq_reaped reaped[REAP_BATCH];
+  size_t n = 0;
+  sq_err e;
+  if (sq_queue_reap(sv->queue, sv->cfg->job_ttl, reaped, REAP_BATCH, &n, &e) != SQ_OK) {
+    SQ_WARN("reaping expired leases failed: %s", e.msg);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    sq_reaped *r = &reaped[i];
+    if (!r->failed) {
+      SQ_LOG_JOB(SQ_LOG_WARN, r->id, r->attempt,
+                 "lease expired (worker lost); job returned to the queue");
+      continue;
+    }
+    SQ_LOG_JOB(SQ_LOG_ERROR, r->id, r->attempt,
+               "lease expired on the last attempt; job failed for good");
+    if (LEDGER_RETRY(sv, &e,
+            sq_ledger_attempt_failed(sv->db, r->id, r->attempt, r->token, true,
+                                     SQ_ELEASE_LOST,
+                                     "worker lost (lease expired) on the last attempt",
+                                     &e)) != SQ_OK)
+      SQ_LOG_JOB(SQ_LOG_WARN, r->id, r->attempt, "ledger not updated: %s", e.msg);
+  }
+}
+
+static void close_all(supervisor *sv);
+
+static void maybe_finish(supervisor *sv) {
+  if (sv->closing || sv->n_running > 0) return;
+  if (sv->stopping) {
+    close_all(sv);
+    return;
+  }
+  if (sv->opt->burst) {
+    sq_queue_depth d;
+    sq_err e;
+    if (sq_queue_depth_get(sv->queue, &d, &e) == SQ_OK && d.ready == 0 &&
+        d.delayed == 0 && d.active == 0) {
+      SQ_INFO("queue drained; burst worker exiting");
+      sv->stopping = true;
+      close_all(sv);
+    }
+  }
+}
+
+static void on_tick(uv_timer_t *t) {
+  supervisor *sv = t->data;
+  if (!sv->stopping) {
+    reap(sv);
+    fill_slots(sv);
+  }
+  maybe_finish(sv);
+}
+
+static void on_wake(uv_async_t *h) {
+  fill_slots(h->data);
+}
+
+static void waiter_main(void *arg) {
+  supervisor *sv = arg;
+  sq_err e;
+  sq_queue_waiter *w = sq_queue_waiter_open(sv->cfg->redis_url, sv->cfg->queue, &e);
+  if (w == NULL) return; /* the tick still claims: only latency suffers */
+  while (!atomic_load(&sv->waiter_stop)) {
+    bool woken = false;
+    if (sq_queue_wait(w, 1000, &woken, &e) != SQ_OK) {
+      usleep(500 * 1000);
+      continue;
+    }
+    if (woken) uv_async_send(&sv->wake);
+  }
+  sq_queue_waiter_close(w);
+}
+
+static void hand_back_all(supervisor *sv, int sig) {
+  for (int i = 0; i < sv->n_slots; i++) {
+    job_run *a = &sv->slots[i];
+    sq_err e;
+    if (!a->in_use || a->exited || a->handed_back) continue;
+    a->handed_back = true;
+    uv_process_kill(&a->proc, sig);
+    if (sq_queue_release(sv->queue, a->claim.id, a->claim.token, &e) != SQ_OK)
+      SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
+                 "could not hand back (%s); its lease will expire", e.msg);
+    else
+      (void)LEDGER_RETRY(sv, &e,
+          sq_ledger_attempt_failed(sv->db, a->claim.id, a->claim.attempt,
+                                   a->claim.token, false, SQ_ECANCELLED,
+                                   "handed back unfinished at worker shutdown", &e));
+  }
+}
+
+static void on_grace_over(uv_timer_t *t) {
+  supervisor *sv = t->data;
+  SQ_WARN("shutdown grace period over; handing back %d running job(s)", sv->n_running);
+  hand_back_all(sv, SIGTERM);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  supervisor *sv = h->data;
+  if (!sv->stopping) {
+    sv->stopping = true;
+    SQ_INFO("%s: no new jobs; waiting up to %ld ms for %d running job(s)",
+            strsignal(signum), sv->opt->shutdown_grace_ms, sv->n_running);
+    uv_timer_start(&sv->grace_timer, on_grace_over,
+                   (uint64_t)sv->opt->shutdown_grace_ms, 0);
+    maybe_finish(sv);
+  } else {
+    SQ_WARN("%s again: handing back running jobs now", strsignal(signum));
+    hand_back_all(sv, SIGKILL);
+  }
+}
+
+static void close_all(supervisor *sv) {
+  if (sv->closing) return;
+  sv->closing = true;
+  atomic_store(&sv->waiter_stop, true);
+  uv_close((uv_handle_t *)&sv->tick, NULL);
+  uv_close((uv_handle_t *)&sv->grace_timer, NULL);
+  uv_close((uv_handle_t *)&sv->wake, NULL);
+  uv_close((uv_handle_t *)&sv->sigterm, NULL);
+  uv_close((uv_handle_t *)&sv->sigint, NULL);
+}
+
+sq_errcode sq_supervisor_run(const sq_supervisor_options *opt, sq_err *err) {
+  supervisor sv;
+  sq_errcode rc = SQ_OK;
+  char host[64] = "host";
+  bool thread_started = false;
+
+  memset(&sv, 0, sizeof sv);
+  sv.opt = opt;
+  sv.cfg = opt->cfg;
+  sv.loop = uv_default_loop();
+  gethostname(host, sizeof host - 1);
+  snprintf(sv.worker_name, sizeof sv.worker_name, "%s:%d", host, (int)getpid());
+  sv.n_slots = opt->concurrency > 0 ? opt->concurrency : 1;
+  sv.slots = calloc((size_t)sv.n_slots, sizeof *sv.slots);
+  if (sv.slots == NULL) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+
+  sv.queue = sq_queue_open(sv.cfg->redis_url, sv.cfg->queue, 5000, err);
+  if (sv.queue == NULL) {
+    rc = err->code;
+    goto out;
+  }
+  if (sq_queue_check_server(sv.queue, err) != SQ_OK)
+    SQ_WARN("redis not reachable yet (%s); will keep trying", err->msg);
+  sv.db = sq_db_connect(sv.cfg->mysql_url, err);
+  if (sv.db == NULL) {
+    rc = err->code;
+    goto out;
+  }
+
+  uv_timer_init(sv.loop, &sv.tick);
+  uv_timer_init(sv.loop, &sv.grace_timer);
+  uv_async_init(sv.loop, &sv.wake, on_wake);
+  uv_signal_init(sv.loop, &sv.sigterm);
+  uv_signal_init(sv.loop, &sv.sigint);
+  sv.tick.data = sv.grace_timer.data = sv.wake.data = &sv;
+  sv.sigterm.data = sv.sigint.data = &sv;
+  uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&sv.sigint, on_signal, SIGINT);
+  uv_timer_start(&sv.tick, on_tick, 0, TICK_MS);
+  atomic_store(&sv.waiter_stop, false);
+  if (uv_thread_create(&sv.waiter_thread, waiter_main, &sv) == 0)
+    thread_started = true;
+
+  SQ_INFO("worker %s started: queue %s, %d slot(s)%s", sv.worker_name,
+          sv.cfg->queue, sv.n_slots, opt->burst ? ", burst" : "");
+  uv_run(sv.loop, UV_RUN_DEFAULT);
+  SQ_INFO("worker %s stopped: %llu succeeded, %llu failed", sv.worker_name,
+          (unsigned long long)sv.jobs_done, (unsigned long long)sv.jobs_failed);
+  atomic_store(&sv.waiter_stop, true);
+  if (thread_started) uv_thread_join(&sv.waiter_thread);
+out:
+  sq_db_close(sv.db);
+  sq_queue_close(sv.queue);
+  free(sv.slots);
+  if (uv_loop_alive(sv.loop) == 0) uv_loop_close(sv.loop);
+  return rc;
+}

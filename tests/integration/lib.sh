@@ -1,0 +1,98 @@
+# lib.sh - shared set-up for integration tests (sourced, not run).
+#
+# Each test gets a fresh, empty database on the test MariaDB, its own Redis
+# queue name and its own output directory, and removes them on exit. Tests
+# run against the servers named by SHEETQ_TEST_MYSQL_URL (a root URL whose
+# database part is ignored) and SHEETQ_TEST_REDIS_URL; without them the test
+# is skipped (exit 77). SHEETQ_BIN is the binary under test.
+set -euo pipefail
+
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROOT_DIR=$(cd "$TESTS_DIR/.." && pwd)
+PY=/usr/bin/python3
+
+if [[ -z ${SHEETQ_TEST_MYSQL_URL:-} || -z ${SHEETQ_TEST_REDIS_URL:-} || -z ${SHEETQ_BIN:-} ]]; then
+  echo "skip: SHEETQ_TEST_MYSQL_URL, SHEETQ_TEST_REDIS_URL and SHEETQ_BIN must be set" >&2
+  exit 77
+fi
+
+fail() {
+  printf 'FAIL: %s\n' "$*" >&2
+  exit 1
+}
+
+assert_eq() { # assert_eq WANT GOT WHAT
+  [[ $1 == "$2" ]] || fail "$3: expected '$1', got '$2'"
+}
+
+assert_contains() { # assert_contains HAYSTACK NEEDLE WHAT
+  [[ $1 == *"$2"* ]] || fail "$3: '$2' not found in: $1"
+}
+
+# mysql://user[:pass]@host:port/db -> client arguments
+[[ $SHEETQ_TEST_MYSQL_URL =~ ^mysql://([^:@/]+)(:([^@]*))?@([^:/]+):([0-9]+)/ ]] ||
+  fail "SHEETQ_TEST_MYSQL_URL must be mysql://user[:pass]@host:port/db"
+T_MYSQL_USER=${BASH_REMATCH[1]}
+T_MYSQL_PASS=${BASH_REMATCH[3]}
+T_MYSQL_HOST=${BASH_REMATCH[4]}
+T_MYSQL_PORT=${BASH_REMATCH[5]}
+
+T_NAME=$(basename "$0" .sh)
+T_DB="sqt_${T_NAME//[^a-zA-Z0-9]/_}_$$"
+T_QUEUE="t-${T_NAME//_/-}-$$"
+T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sheetq-$T_NAME.XXXXXX")
+T_OUT="$T_DIR/out"
+
+sql() { # sql [ARGS...] < statements   -- against the test's database
+  MYSQL_PWD="$T_MYSQL_PASS" mariadb --protocol=tcp -h "$T_MYSQL_HOST" -P "$T_MYSQL_PORT" \
+    -u "$T_MYSQL_USER" --batch --skip-column-names "$@"
+}
+
+redis() {
+  [[ $SHEETQ_TEST_REDIS_URL =~ ^redis://([^/@]*@)?([^:/]+):([0-9]+) ]] || fail "bad SHEETQ_TEST_REDIS_URL"
+  redis-cli -h "${BASH_REMATCH[2]}" -p "${BASH_REMATCH[3]}" "$@"
+}
+
+cleanup() {
+  local rc=$?
+  jobs -p | xargs -r kill -9 2>/dev/null || true
+  sql -e "DROP DATABASE IF EXISTS \`$T_DB\`" 2>/dev/null || true
+  redis --scan --pattern "sheetq:{$T_QUEUE}:*" 2>/dev/null | xargs -r redis DEL >/dev/null 2>&1 || true
+  if ((rc == 0)); then rm -rf "$T_DIR"; else echo "kept $T_DIR for inspection" >&2; fi
+}
+trap cleanup EXIT
+
+# A database that exists already is someone else's: refuse to touch it.
+if [[ -n $(sql -e "SHOW DATABASES LIKE '$T_DB'") ]]; then
+  fail "database $T_DB exists; refusing to run on a non-empty database"
+fi
+sql -e "CREATE DATABASE \`$T_DB\` CHARACTER SET utf8mb4"
+mkdir -p "$T_OUT"
+
+export SHEETQ_MYSQL_URL="mysql://$T_MYSQL_USER${T_MYSQL_PASS:+:$T_MYSQL_PASS}@$T_MYSQL_HOST:$T_MYSQL_PORT/$T_DB"
+export SHEETQ_REDIS_URL=$SHEETQ_TEST_REDIS_URL
+export SHEETQ_QUEUE=$T_QUEUE
+export SHEETQ_STORAGE_URL="file://$T_OUT"
+export SHEETQ_RETRY_BACKOFF=${SHEETQ_RETRY_BACKOFF:-0}
+unset SHEETQ_CONFIG
+
+sq() { "$SHEETQ_BIN" "$@"; }
+
+load_schema() { sql "$T_DB" < "$ROOT_DIR/scripts/demo_schema.sql"; }
+
+demo_data() { # demo_data [demo_data.sh flags]
+  "$ROOT_DIR/scripts/demo_data.sh" "$@" -- --protocol=tcp -h "$T_MYSQL_HOST" \
+    -P "$T_MYSQL_PORT" -u "$T_MYSQL_USER" "$T_DB" >/dev/null
+}
+
+# The targets of a period, computed here from the spec, not by sheetq.
+expected_targets() { # expected_targets YYYY-MM
+  sql "$T_DB" -e "SELECT COUNT(*) FROM reports r JOIN tenants t ON t.id = r.tenant_id
+    WHERE r.export_schedule = 'monthly' AND r.archived_at IS NULL AND t.export_enabled
+    AND EXISTS (SELECT 1 FROM records x WHERE x.report_id = r.id
+      AND x.recorded_at >= '$1-01' AND x.recorded_at < '$1-01' + INTERVAL 1 MONTH)"
+}
+
+batch_of() { # batch_of "enqueue output"
+  sed -n 's/^batch \(b[0-9a-f]\{23\}\):.*/\1/p' <<<"$1"
+}

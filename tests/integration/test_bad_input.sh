@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Bad input gets a clear error and a non-zero exit, or a clear reason in the
+# failed set, and never crashes a worker or loses a job.
+source "$(dirname "$0")/lib.sh"
+
+period=2026-10
+
+# Invalid periods: a usage-level error naming the expected format.
+for p in 2026-13 abc 2026-1; do
+  if out=$(sq enqueue --period "$p" 2>&1); then fail "enqueue --period $p succeeded"; fi
+  assert_contains "$out" "expected YYYY-MM" "enqueue --period $p"
+done
+if out=$(sq enqueue 2>&1); then fail "enqueue without --period succeeded"; fi
+assert_contains "$out" "--period YYYY-MM is required" "enqueue without --period"
+
+# An unreachable database: temporary error (exit 75), no password in the text.
+set +e
+out=$(SHEETQ_MYSQL_URL="mysql://root:s3cret@127.0.0.1:1/x" sq enqueue --period "$period" 2>&1)
+rc=$?
+set -e
+assert_eq 75 "$rc" "exit status with the database down"
+assert_contains "$out" "cannot connect to database" "database down"
+[[ $out != *s3cret* ]] || fail "the password appeared in an error message"
+
+# Two reports; one is deleted after enqueue; records.values loosened so that
+# a record can hold text that is not JSON (as a legacy column might).
+load_schema
+sql "$T_DB" <<'SQL'
+ALTER TABLE records MODIFY `values` LONGTEXT NOT NULL;
+INSERT INTO tenants (id, name) VALUES (1, 'Tenant');
+INSERT INTO reports (id, tenant_id, name) VALUES (10, 1, 'Keeps'), (11, 1, 'Deleted later');
+INSERT INTO report_items (id, report_id, position, label, kind) VALUES
+  (100, 10, 1, 'Temperature', 'number'), (110, 11, 1, 'Note', 'text');
+INSERT INTO records (report_id, recorded_at, recorded_by, `values`) VALUES
+  (10, '2026-10-02 08:00:00', 'a', '{"100": 5}'),
+  (10, '2026-10-03 08:00:00', 'b', 'this is not json'),
+  (11, '2026-10-02 08:00:00', 'c', '{"110": "x"}');
+SQL
+out=$(sq enqueue --period "$period")
+assert_contains "$out" "2 new job(s)" "enqueue"
+batch=$(batch_of "$out")
+sql "$T_DB" -e "DELETE FROM reports WHERE id = 11"
+
+# Malformed jobs put straight into Redis: not JSON, truncated, valid JSON
+# naming another job, and an id that is not a job id.
+p="sheetq:{$T_QUEUE}:"
+bad_ids=(j000000000000000000000aa j000000000000000000000bb j000000000000000000000cc not-a-job-id)
+for id in "${bad_ids[@]}"; do
+  case $id in
+  *aa) payload='{not json' ;;
+  *bb) payload='{"v":1,"id":"j000000000000000000000bb","batch":"b00' ;;
+  *cc) payload='{"v":1,"id":"j000000000000000000000dd","batch":"b00000000000000000000000","tenant":"1","report":"10","period":"2026-10"}' ;;
+  *) payload='{"v":1}' ;;
+  esac
+  redis HSET "${p}job:$id" payload "$payload" state queued attempts 0 max_attempts 3 >/dev/null
+  redis LPUSH "${p}ready" "$id" >/dev/null
+done
+
+sq worker --burst --concurrency 2 2>"$T_DIR/worker.log" || fail "worker exited $?: $(tail -5 "$T_DIR/worker.log")"
+
+for id in "${bad_ids[@]}"; do
+  [[ -n $(redis ZSCORE "${p}failed" "$id") ]] || fail "malformed job $id is not in the failed set"
+  assert_eq failed "$(redis HGET "${p}job:$id" state)" "state of $id"
+  assert_eq bad_job "$(redis HGET "${p}job:$id" last_error_code)" "reason code of $id"
+  [[ -n $(redis HGET "${p}job:$id" last_error) ]] || fail "no reason text for $id"
+done
+
+# The deleted report fails at once (permanent: one attempt), with its reason.
+row=$(sql "$T_DB" -e "SELECT state, attempts, last_error_code FROM sheetq_jobs WHERE report_id = 11")
+assert_eq "$(printf 'failed\t1\tnot_found')" "$row" "job of the deleted report"
+status=$(sq status --batch "$batch")
+assert_contains "$status" "not_found" "status lists the failure"
+
+# The report with a non-JSON record exported both rows, values blank.
+row=$(sql "$T_DB" -e "SELECT state, output_key FROM sheetq_jobs WHERE report_id = 10")
+assert_eq "$(printf 'succeeded\t1/10/2026-10.xlsx')" "$row" "job of the kept report"
+$PY - "$T_OUT/1/10/2026-10.xlsx" <<'PY' || fail "non-JSON record not rendered as expected"
+import sys, openpyxl
+ws = openpyxl.load_workbook(sys.argv[1]).worksheets[0]
+rows = [[c.value for c in r] for r in ws.iter_rows()]
+h = next(i for i, r in enumerate(rows) if r[0] == 'Recorded at')
+data = rows[h + 1:]
+assert len(data) == 2, data
+assert data[0][1:] == ['a', 5], data[0]
+assert data[1][1] == 'b' and data[1][2] is None, data[1]
+PY
+echo "ok: bad input handled"
