@@ -9,5 +9,7 @@ int sq_cmd_enqueue(int argc, char **argv);
 int sq_cmd_worker(int argc, char **argv);
 int sq_cmd_run_job(int argc, char **argv);
 int sq_cmd_status(int argc, char **argv);
+int sq_cmd_rerun(int argc, char **argv);
+int sq_cmd_cancel(int argc, char **argv);
 
 #endif

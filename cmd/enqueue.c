@@ -16,11 +16,12 @@
 #include "core/db_ledger.h"
 #include "core/db_report.h"
 #include "core/log.h"
+#include "queue/ledger_sync.h"
 #include "queue/queue.h"
 
 #define MAX_FILTER_IDS 10000
 
-enum { OPT_PERIOD = 1, OPT_TENANT, OPT_REPORT, OPT_DRY_RUN };
+enum { OPT_PERIOD = 1, OPT_TENANT, OPT_REPORT, OPT_DRY_RUN, OPT_REPAIR };
 
 typedef struct enqueue_args {
   const char *period_arg;
@@ -29,6 +30,7 @@ typedef struct enqueue_args {
   uint64_t reports[MAX_FILTER_IDS];
   size_t n_reports;
   bool dry_run;
+  bool repair;
 } enqueue_args;
 
 static sq_errcode on_option(void *ctx, int id, const char *arg, sq_err *err) {
@@ -54,6 +56,9 @@ static sq_errcode on_option(void *ctx, int id, const char *arg, sq_err *err) {
     case OPT_DRY_RUN:
       a->dry_run = true;
       return SQ_OK;
+    case OPT_REPAIR:
+      a->repair = true;
+      return SQ_OK;
   }
   return sq_err_set(err, SQ_EUSAGE, "unexpected option");
 }
@@ -72,12 +77,35 @@ static sq_errcode resolve_period(const char *arg, sq_period *p, sq_err *err) {
   return sq_period_parse(arg, p, err);
 }
 
+/* --repair: the ledger is the source of truth; put back what Redis lost. */
+static sq_errcode repair(const sq_config *cfg, sq_err *err) {
+  sq_repair_stats st;
+  sq_db *db = NULL;
+  sq_queue *q = NULL;
+  sq_errcode rc = SQ_OK;
+  if ((db = sq_db_connect(cfg->mysql_url, err)) == NULL ||
+      (q = sq_queue_open(cfg->redis_url, cfg->queue, 10000, err)) == NULL) {
+    rc = err->code;
+    goto out;
+  }
+  if ((rc = sq_ledger_migrate(db, err)) != SQ_OK ||
+      (rc = sq_sync_repair(db, q, cfg->queue, (int)cfg->max_attempts, &st, err)) != SQ_OK)
+    goto out;
+  printf("repair: queue %s: %zu unfinished job(s) in the ledger, %zu missing from "
+         "redis and queued again\n", cfg->queue, st.unfinished, st.requeued);
+out:
+  sq_queue_close(q);
+  sq_db_close(db);
+  return rc;
+}
+
 int sq_cmd_enqueue(int argc, char **argv) {
   static const sq_cli_option options[] = {
       {"period", "YYYY-MM", "month to export (or last-month); required", OPT_PERIOD},
       {"tenant", "ID", "only this tenant's reports (repeatable)", OPT_TENANT},
       {"report", "ID", "only this report (repeatable)", OPT_REPORT},
       {"dry-run", NULL, "list the targets; submit nothing", OPT_DRY_RUN},
+      {"repair", NULL, "put back every unfinished job of the ledger that Redis lost (no --period)", OPT_REPAIR},
       {NULL, NULL, NULL, 0}};
   static const sq_cli_command cmd = {
       "enqueue",
@@ -85,7 +113,7 @@ int sq_cmd_enqueue(int argc, char **argv) {
       "not archived, tenant enabled, with records in the month) and queues one "
       "job per report. Running it again submits nothing that is already queued, "
       "running or succeeded; jobs that failed are submitted afresh.",
-      "--period YYYY-MM [--tenant ID]... [--report ID]... [OPTIONS]", options,
+      "--period YYYY-MM [--tenant ID]... [--report ID]... [OPTIONS] | --repair", options,
       on_option};
   enqueue_args *args = calloc(1, sizeof *args);
   sq_config cfg;
@@ -94,9 +122,8 @@ int sq_cmd_enqueue(int argc, char **argv) {
   sq_queue *q = NULL;
   sq_target *targets = NULL;
   sq_ledger_entry *entries = NULL;
-  sq_queue_item *items = NULL;
-  char **payloads = NULL;
-  size_t n_targets = 0, n_items = 0, added = 0;
+  sq_job *to_push = NULL;
+  size_t n_targets = 0, n_push = 0, added = 0;
   size_t existing[SQ_JOB__STATES] = {0}, created = 0;
   char batch[SQ_ID_SIZE], period_s[SQ_PERIOD_STR_LEN];
   char start[SQ_DATETIME_STR_LEN], end[SQ_DATETIME_STR_LEN];
@@ -109,6 +136,10 @@ int sq_cmd_enqueue(int argc, char **argv) {
     return 1;
   }
   if (sq_cli_parse(&cmd, argc, argv, &cfg, args, &status) == SQ_CLI_EXIT) goto out;
+  if (args->repair) {
+    status = repair(&cfg, &err) == SQ_OK ? 0 : sq_cli_fail(cmd.name, &err);
+    goto out;
+  }
   if (resolve_period(args->period_arg, &period, &err) != SQ_OK) goto fail;
   sq_period_format(period, period_s);
   sq_period_range(period, start, end);
@@ -136,9 +167,8 @@ int sq_cmd_enqueue(int argc, char **argv) {
   }
 
   entries = calloc(n_targets, sizeof *entries);
-  items = calloc(n_targets, sizeof *items);
-  payloads = calloc(n_targets, sizeof *payloads);
-  if (entries == NULL || items == NULL || payloads == NULL) {
+  to_push = calloc(n_targets, sizeof *to_push);
+  if (entries == NULL || to_push == NULL) {
     sq_err_set(&err, SQ_ENOMEM, "out of memory for %zu targets", n_targets);
     goto fail;
   }
@@ -162,32 +192,20 @@ int sq_cmd_enqueue(int argc, char **argv) {
       created++;
     else
       existing[e->state]++;
-    if (e->state != SQ_JOB_SUBMITTED) continue;
-    if ((payloads[n_items] = sq_job_to_json(&e->job)) == NULL) {
-      sq_err_set(&err, SQ_ENOMEM, "out of memory");
-      goto fail;
-    }
-    items[n_items].id = e->job.id;
-    items[n_items].payload = payloads[n_items];
-    n_items++;
+    if (e->state == SQ_JOB_SUBMITTED) to_push[n_push++] = e->job;
   }
-  if (n_items > 0) {
-    sq_ledger_entry *pushed;
+  if (n_push > 0) {
     if ((q = sq_queue_open(cfg.redis_url, cfg.queue, 10000, &err)) == NULL) goto fail;
     if (sq_queue_check_server(q, &err) != SQ_OK) goto fail;
-    if (sq_queue_submit(q, items, n_items, (int)cfg.max_attempts, &added, &err) != SQ_OK)
+    if (sq_sync_push(db, q, to_push, n_push, (int)cfg.max_attempts, false, &added,
+                     &err) != SQ_OK)
       goto fail;
-    /* Compact the pushed entries to mark them runnable in one pass. */
-    pushed = entries;
-    for (size_t i = 0, k = 0; i < n_targets; i++)
-      if (entries[i].state == SQ_JOB_SUBMITTED) pushed[k++] = entries[i];
-    if (sq_ledger_mark_runnable(db, pushed, n_items, &err) != SQ_OK) goto fail;
   }
 
   printf("batch %s: period %s, queue %s: %zu target(s), %zu new job(s) submitted",
          batch, period_s, cfg.queue, n_targets, created);
-  if (n_items > created)
-    printf(", %zu unconfirmed job(s) from an earlier run re-sent", n_items - created);
+  if (n_push > created)
+    printf(", %zu unconfirmed job(s) from an earlier run re-sent", n_push - created);
   printf("\n");
   if (n_targets > created)
     printf("skipped %zu already known: %zu queued, %zu running, %zu succeeded\n",
@@ -201,9 +219,7 @@ int sq_cmd_enqueue(int argc, char **argv) {
 fail:
   status = sq_cli_fail(cmd.name, &err);
 out:
-  for (size_t i = 0; payloads && i < n_items; i++) free(payloads[i]);
-  free(payloads);
-  free(items);
+  free(to_push);
   free(entries);
   free(targets);
   sq_queue_close(q);

@@ -16,6 +16,8 @@ static const struct {
     {"enqueue", sq_cmd_enqueue, "find the reports to export for a period and queue one job each"},
     {"worker", sq_cmd_worker, "run jobs from the queue (--burst: until it is empty)"},
     {"status", sq_cmd_status, "show a batch's jobs by state, and its failures"},
+    {"rerun", sq_cmd_rerun, "re-run a finished job as a new clone (sheetq rerun JOB_ID)"},
+    {"cancel", sq_cmd_cancel, "cancel a job that has not started"},
     {"migrate", sq_cmd_migrate, "create or upgrade sheetq's ledger tables"},
     {"run-job", sq_cmd_run_job, "export one report and period now, in the foreground"},
 };

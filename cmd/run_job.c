@@ -3,9 +3,13 @@
  * reads the result line it prints with --result-json; people use it to
  * export or debug one report by hand (no queue, no ledger involved). */
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cmd/cli.h"
 #include "cmd/commands.h"
@@ -52,6 +56,67 @@ static sq_errcode on_option(void *ctx, int id, const char *arg, sq_err *err) {
       return SQ_OK;
   }
   return sq_err_set(err, SQ_EUSAGE, "unexpected option");
+}
+
+/* ---- test-only fault injection --------------------------------------------
+ * SHEETQ_TEST_FAULT makes this process misbehave on cue, so that the test
+ * suite can prove what the worker does with a job that crashes, hangs, exits
+ * oddly or is slow (docs/testing.md). It is read here and nowhere else, and
+ * is never meant for production. Grammar, parsed strictly:
+ *   crash:report=ID       die of SIGSEGV before exporting
+ *   hang:report=ID        sleep until killed
+ *   exit:report=ID:CODE   exit with status CODE (0-255) and no result line
+ *   slow:report=ID:MS     sleep MS milliseconds (1-600000), then export
+ * ID is a report id, or '*' for every report. A malformed value is a usage
+ * error, so a typo in a test fails loudly instead of testing nothing. */
+enum { FAULT_CRASH, FAULT_HANG, FAULT_EXIT, FAULT_SLOW, FAULT__COUNT };
+
+static sq_errcode inject_test_fault(const sq_job *job, int attempt, sq_err *err) {
+  static const char *const kinds[FAULT__COUNT] = {"crash", "hang", "exit", "slow"};
+  const char *spec = getenv("SHEETQ_TEST_FAULT");
+  char buf[128], *target, *arg;
+  uint64_t report_id = 0; /* 0: every report */
+  long value = 0;
+  int kind;
+  if (spec == NULL || *spec == '\0') return SQ_OK;
+  if (snprintf(buf, sizeof buf, "%s", spec) >= (int)sizeof buf) goto bad;
+  if ((target = strchr(buf, ':')) == NULL) goto bad;
+  *target++ = '\0';
+  if ((arg = strchr(target, ':')) != NULL) *arg++ = '\0';
+  for (kind = 0; kind < FAULT__COUNT && strcmp(buf, kinds[kind]) != 0; kind++) continue;
+  if (kind == FAULT__COUNT || strncmp(target, "report=", 7) != 0) goto bad;
+  target += 7;
+  if (strcmp(target, "*") != 0 && (!sq_cli_parse_u64(target, &report_id) || report_id == 0))
+    goto bad;
+  if ((kind == FAULT_EXIT || kind == FAULT_SLOW) != (arg != NULL)) goto bad;
+  if (kind == FAULT_EXIT && !sq_cli_parse_long(arg, 0, 255, &value)) goto bad;
+  if (kind == FAULT_SLOW && !sq_cli_parse_long(arg, 1, 600000, &value)) goto bad;
+  if (report_id != 0 && report_id != job->report_id) return SQ_OK;
+
+  SQ_LOG_JOB(SQ_LOG_WARN, job->id, attempt, "SHEETQ_TEST_FAULT=%s: injecting a test fault", spec);
+  if (kind == FAULT_CRASH) {
+    /* Default action, even under a sanitizer that catches SIGSEGV itself. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGSEGV, &sa, NULL);
+    raise(SIGSEGV);
+    abort();
+  } else if (kind == FAULT_HANG) {
+    for (;;) pause();
+  } else if (kind == FAULT_EXIT) {
+    fflush(NULL);
+    _exit((int)value);
+  } else {
+    struct timespec ts = {value / 1000, (value % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) continue;
+  }
+  return SQ_OK;
+bad:
+  return sq_err_set(err, SQ_EUSAGE,
+                    "SHEETQ_TEST_FAULT: expected crash|hang:report=ID, "
+                    "exit:report=ID:CODE or slow:report=ID:MS (ID may be *), "
+                    "not \"%.64s\"", spec);
 }
 
 static void print_result(const run_args *a, sq_errcode rc, const sq_export_result *r,
@@ -114,6 +179,7 @@ int sq_cmd_run_job(int argc, char **argv) {
     goto done;
   }
   if (!args.have_job_id && (rc = sq_id_new('j', args.job.id)) != SQ_OK) goto done;
+  if ((rc = inject_test_fault(&args.job, (int)args.attempt, &err)) != SQ_OK) goto done;
   if ((storage = sq_storage_open(cfg.storage_url, &err)) == NULL ||
       (db = sq_db_connect(cfg.mysql_url, &err)) == NULL) {
     rc = err.code;

@@ -41,7 +41,8 @@ static void free_env(char **env) {
   free(env);
 }
 
-/* environ without SHEETQ_* and SHEETQ_CONFIG, plus every resolved setting. */
+/* environ without SHEETQ_* and SHEETQ_CONFIG (but with the test-only
+ * SHEETQ_TEST_FAULT, docs/testing.md), plus every resolved setting. */
 static char **child_env(const sq_config *cfg) {
   size_t n_env = 0, n_specs = 0, k = 0;
   char **env;
@@ -50,7 +51,7 @@ static char **child_env(const sq_config *cfg) {
   env = calloc(n_env + n_specs + 1, sizeof *env);
   if (env == NULL) return NULL;
   for (char **e = environ; *e; e++) {
-    if (strncmp(*e, "SHEETQ_", 7) == 0) continue;
+    if (strncmp(*e, "SHEETQ_", 7) == 0 && strncmp(*e, "SHEETQ_TEST_FAULT=", 18) != 0) continue;
     if ((env[k++] = strdup(*e)) == NULL) goto nomem;
   }
   for (const sq_config_spec *s = sq_config_specs; s->key; s++) {

@@ -211,8 +211,8 @@ sq_errcode sq_ledger_submit(sq_db *db, const char *batch_id, const char *queue,
       5, NULL, err);
 }
 
-sq_errcode sq_ledger_mark_runnable(sq_db *db, const sq_ledger_entry *entries,
-                                   size_t n, sq_err *err) {
+sq_errcode sq_ledger_mark_runnable(sq_db *db, const sq_job *jobs, size_t n,
+                                   sq_err *err) {
   for (size_t off = 0; off < n; off += CHUNK) {
     size_t len = n - off < CHUNK ? n - off : CHUNK;
     sq_buf sql;
@@ -223,7 +223,7 @@ sq_errcode sq_ledger_mark_runnable(sq_db *db, const sq_ledger_entry *entries,
                      "updated_at = UTC_TIMESTAMP(3) WHERE state = 'submitted' "
                      "AND id IN (");
     for (size_t i = 0; i < len && rc == SQ_OK; i++)
-      rc = sq_buf_printf(&sql, "%s'%s'", i ? "," : "", entries[off + i].job.id);
+      rc = sq_buf_printf(&sql, "%s'%s'", i ? "," : "", jobs[off + i].id);
     if (rc == SQ_OK) rc = sq_buf_adds(&sql, ")");
     if (rc == SQ_OK)
       rc = sq_db_exec(db, sq_buf_str(&sql), NULL, 0, NULL, err);
@@ -456,8 +456,9 @@ sq_errcode sq_ledger_batch_counts(sq_db *db, const char *queue,
       return sq_err_set(err, SQ_ENOT_FOUND, "no batch has been enqueued on queue %s", queue);
   }
   return sq_db_query(db,
-                     "SELECT state, COUNT(*) FROM sheetq_jobs "
-                     "WHERE batch_id = :batch GROUP BY state",
+                     "SELECT j.state, COUNT(*) FROM sheetq_jobs j "
+                     "WHERE j.batch_id = :batch AND NOT EXISTS (SELECT 1 FROM "
+                     "sheetq_jobs c WHERE c.cloned_from = j.id) GROUP BY j.state",
                      (sq_param[]){SQ_P_STR("batch", batch_out)}, 1, read_count,
                      &c, err);
 }
@@ -492,7 +493,201 @@ sq_errcode sq_ledger_batch_failures(sq_db *db, const char *batch_id,
   return sq_db_query(db,
                      "SELECT id, tenant_id, report_id, period, attempts, "
                      "last_error_code, last_error FROM sheetq_jobs "
-                     "WHERE batch_id = :batch AND state = 'failed' ORDER BY id",
+                     "WHERE batch_id = :batch AND state = 'failed' AND NOT EXISTS "
+                     "(SELECT 1 FROM sheetq_jobs c WHERE c.cloned_from = "
+                     "sheetq_jobs.id) ORDER BY id",
                      (sq_param[]){SQ_P_STR("batch", batch_id)}, 1,
                      read_failure, &c, err);
+}
+
+/* ---- re-runs, cancels, repair ------------------------------------------ */
+
+typedef struct job_row {
+  bool found;
+  sq_job job;
+  sq_job_state state;
+  uint64_t token;
+} job_row;
+
+/* Row: id, batch_id, tenant_id, report_id, period, state, lease_token. */
+static sq_errcode read_job(void *ctx, char **row, const unsigned long *len,
+                           unsigned n_fields, sq_err *err) {
+  job_row *j = ctx;
+  if (n_fields != 7 || !row[0] || len[0] != SQ_ID_LEN || !row[1] ||
+      len[1] != SQ_ID_LEN || !sq_parse_u64(row[2], len[2], &j->job.tenant_id) ||
+      !sq_parse_u64(row[3], len[3], &j->job.report_id) ||
+      sq_period_parse(row[4], &j->job.period, NULL) != SQ_OK ||
+      !sq_job_state_parse(row[5], len[5], &j->state))
+    return sq_err_set(err, SQ_EDB_DATA, "ledger: malformed sheetq_jobs row");
+  memcpy(j->job.id, row[0], SQ_ID_LEN);
+  j->job.id[SQ_ID_LEN] = '\0';
+  memcpy(j->job.batch_id, row[1], SQ_ID_LEN);
+  j->job.batch_id[SQ_ID_LEN] = '\0';
+  j->token = 0;
+  if (row[6] && !sq_parse_u64(row[6], len[6], &j->token))
+    return sq_err_set(err, SQ_EDB_DATA, "ledger: bad lease token");
+  j->found = true;
+  return SQ_OK;
+}
+
+#define JOB_COLUMNS "id, batch_id, tenant_id, report_id, period, state, lease_token"
+
+sq_errcode sq_ledger_get_job(sq_db *db, const char *job_id, sq_job *job,
+                             sq_job_state *state, sq_err *err) {
+  job_row j;
+  sq_errcode rc;
+  memset(&j, 0, sizeof j);
+  rc = sq_db_query(db, "SELECT " JOB_COLUMNS " FROM sheetq_jobs WHERE id = :id",
+                   (sq_param[]){SQ_P_STR("id", job_id)}, 1, read_job, &j, err);
+  if (rc != SQ_OK) return rc;
+  if (!j.found) return sq_err_set(err, SQ_ENOT_FOUND, "no job %s in the ledger", job_id);
+  *job = j.job;
+  if (state) *state = j.state;
+  return SQ_OK;
+}
+
+sq_errcode sq_ledger_clone(sq_db *db, const char *job_id, int max_attempts,
+                           sq_job *clone, sq_err *err) {
+  sq_job orig;
+  sq_job_state state;
+  char period[SQ_PERIOD_STR_LEN];
+  uint64_t changed = 0;
+  sq_errcode rc = sq_db_begin(db, err);
+  if (rc != SQ_OK) return rc;
+  /* Lock the row first so two re-runs of one job cannot both clone it. */
+  rc = sq_db_exec(db, "SELECT id FROM sheetq_jobs WHERE id = :id FOR UPDATE",
+                  (sq_param[]){SQ_P_STR("id", job_id)}, 1, NULL, err);
+  if (rc != SQ_OK) goto fail;
+  rc = sq_ledger_get_job(db, job_id, &orig, &state, err);
+  if (rc != SQ_OK) goto fail;
+  if (state != SQ_JOB_FAILED && state != SQ_JOB_SUCCEEDED && state != SQ_JOB_CANCELLED) {
+    rc = sq_err_set(err, SQ_EINVAL, "job %s is %s: only a finished job can be re-run",
+                    job_id, sq_job_state_name(state));
+    goto fail;
+  }
+  *clone = orig;
+  if ((rc = sq_id_new('j', clone->id)) != SQ_OK) {
+    sq_err_set(err, rc, "cannot make a job id");
+    goto fail;
+  }
+  sq_period_format(orig.period, period);
+  rc = sq_db_exec(db, "UPDATE sheetq_jobs SET live = NULL, updated_at = UTC_TIMESTAMP(3) "
+                      "WHERE id = :id", (sq_param[]){SQ_P_STR("id", job_id)}, 1, NULL, err);
+  if (rc != SQ_OK) goto fail;
+  {
+    sq_param p[] = {SQ_P_STR("id", clone->id), SQ_P_STR("batch", orig.batch_id),
+                    SQ_P_U64("tenant", orig.tenant_id), SQ_P_U64("report", orig.report_id),
+                    SQ_P_STR("period", period), SQ_P_I64("max", max_attempts),
+                    SQ_P_STR("from", job_id)};
+    rc = sq_db_exec(db,
+                    "INSERT IGNORE INTO sheetq_jobs (id, batch_id, queue, tenant_id, "
+                    "report_id, period, state, live, max_attempts, cloned_from, "
+                    "created_at, updated_at) SELECT :id, :batch, queue, :tenant, "
+                    ":report, :period, 'submitted', 1, :max, :from, "
+                    "UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) FROM sheetq_jobs WHERE id = :from",
+                    p, 7, &changed, err);
+  }
+  if (rc != SQ_OK) goto fail;
+  if (changed == 0) {
+    rc = sq_err_set(err, SQ_EINVAL,
+                    "report %llu period %s already has a job queued or running; "
+                    "not re-running %s", (unsigned long long)orig.report_id, period, job_id);
+    goto fail;
+  }
+  if ((rc = sq_db_commit(db, err)) == SQ_OK) return SQ_OK;
+fail:
+  sq_db_rollback(db);
+  return rc;
+}
+
+typedef struct latest_ctx {
+  char *id;
+  bool found;
+} latest_ctx;
+
+static sq_errcode read_latest(void *ctx, char **row, const unsigned long *len,
+                              unsigned n_fields, sq_err *err) {
+  latest_ctx *l = ctx;
+  (void)n_fields;
+  (void)err;
+  if (row[0] && len[0] == SQ_ID_LEN) {
+    memcpy(l->id, row[0], SQ_ID_LEN);
+    l->id[SQ_ID_LEN] = '\0';
+    l->found = true;
+  }
+  return SQ_OK;
+}
+
+sq_errcode sq_ledger_latest_job(sq_db *db, uint64_t report_id, sq_period period,
+                                char job_id[SQ_ID_SIZE], sq_err *err) {
+  char p[SQ_PERIOD_STR_LEN];
+  latest_ctx l = {job_id, false};
+  sq_errcode rc;
+  sq_period_format(period, p);
+  rc = sq_db_query(db,
+                   "SELECT id FROM sheetq_jobs WHERE report_id = :report AND "
+                   "period = :period ORDER BY created_at DESC, id DESC LIMIT 1",
+                   (sq_param[]){SQ_P_U64("report", report_id), SQ_P_STR("period", p)},
+                   2, read_latest, &l, err);
+  if (rc == SQ_OK && !l.found)
+    rc = sq_err_set(err, SQ_ENOT_FOUND, "no job for report %llu period %s",
+                    (unsigned long long)report_id, p);
+  return rc;
+}
+
+sq_errcode sq_ledger_cancel(sq_db *db, const char *job_id, sq_err *err) {
+  uint64_t changed = 0;
+  sq_job job;
+  sq_job_state state;
+  sq_errcode rc = sq_db_exec(db,
+                             "UPDATE sheetq_jobs SET state = 'cancelled', live = NULL, "
+                             "last_error_code = 'cancelled', last_error = 'cancelled by "
+                             "sheetq cancel', finished_at = UTC_TIMESTAMP(3), "
+                             "updated_at = UTC_TIMESTAMP(3) WHERE id = :id AND state IN "
+                             "('submitted','runnable')",
+                             (sq_param[]){SQ_P_STR("id", job_id)}, 1, &changed, err);
+  if (rc != SQ_OK || changed == 1) return rc;
+  if ((rc = sq_ledger_get_job(db, job_id, &job, &state, err)) != SQ_OK) return rc;
+  return sq_err_set(err, SQ_EINVAL, "job %s is %s: only a job that has not started can be cancelled",
+                    job_id, sq_job_state_name(state));
+}
+
+typedef struct unfinished_ctx {
+  sq_ledger_job_cb cb;
+  void *ctx;
+  uint64_t max_token;
+} unfinished_ctx;
+
+static sq_errcode read_unfinished(void *ctx, char **row, const unsigned long *len,
+                                  unsigned n_fields, sq_err *err) {
+  unfinished_ctx *u = ctx;
+  job_row j;
+  sq_errcode rc;
+  memset(&j, 0, sizeof j);
+  if ((rc = read_job(&j, row, len, n_fields, err)) != SQ_OK) return rc;
+  return u->cb(u->ctx, &j.job, j.state);
+}
+
+static sq_errcode read_max(void *ctx, char **row, const unsigned long *len,
+                           unsigned n_fields, sq_err *err) {
+  uint64_t *max = ctx;
+  (void)n_fields;
+  (void)err;
+  if (row[0] && !sq_parse_u64(row[0], len[0], max)) *max = 0;
+  return SQ_OK;
+}
+
+sq_errcode sq_ledger_unfinished(sq_db *db, const char *queue, sq_ledger_job_cb cb,
+                                void *ctx, uint64_t *max_token, sq_err *err) {
+  unfinished_ctx u = {cb, ctx, 0};
+  sq_param p[] = {SQ_P_STR("queue", queue)};
+  sq_errcode rc = sq_db_query(db,
+                              "SELECT " JOB_COLUMNS " FROM sheetq_jobs WHERE queue = :queue "
+                              "AND state IN ('submitted','runnable','running') ORDER BY id",
+                              p, 1, read_unfinished, &u, err);
+  *max_token = 0;
+  if (rc == SQ_OK)
+    rc = sq_db_query(db, "SELECT MAX(lease_token) FROM sheetq_jobs WHERE queue = :queue",
+                     p, 1, read_max, max_token, err);
+  return rc;
 }

@@ -58,8 +58,8 @@ sq_errcode sq_ledger_submit(sq_db *db, const char *batch_id, const char *queue,
                             sq_period period, int max_attempts,
                             sq_ledger_entry *entries, size_t n, sq_err *err);
 /* submitted -> runnable, once Redis holds the jobs. */
-sq_errcode sq_ledger_mark_runnable(sq_db *db, const sq_ledger_entry *entries,
-                                   size_t n, sq_err *err);
+sq_errcode sq_ledger_mark_runnable(sq_db *db, const sq_job *jobs, size_t n,
+                                   sq_err *err);
 
 /* An attempt begins. SQ_ELEASE_LOST when a newer claim exists;
  * SQ_ECANCELLED when the job is already finished (succeeded, failed or
@@ -77,13 +77,42 @@ sq_errcode sq_ledger_attempt_failed(sq_db *db, const char *job_id, int attempt,
                                     sq_errcode reason, const char *message,
                                     sq_err *err);
 
+/* Re-run: clones a finished job (failed, succeeded or cancelled) into a new
+ * job with a fresh set of attempts, in the same batch, linked by
+ * cloned_from. The original stays as it was but stops being the live job of
+ * its report and period. SQ_EINVAL if the job is not finished, SQ_ENOT_FOUND
+ * if it does not exist. The clone is in state submitted; *clone is filled. */
+sq_errcode sq_ledger_clone(sq_db *db, const char *job_id, int max_attempts,
+                           sq_job *clone, sq_err *err);
+/* The newest job of a report and period (for `rerun --report --period`). */
+sq_errcode sq_ledger_latest_job(sq_db *db, uint64_t report_id,
+                                sq_period period, char job_id[SQ_ID_SIZE],
+                                sq_err *err);
+/* Cancels a job that has not started (submitted or runnable). SQ_EINVAL
+ * with the reason when it is running or finished. */
+sq_errcode sq_ledger_cancel(sq_db *db, const char *job_id, sq_err *err);
+
+/* Every job of the queue the ledger holds as unfinished (submitted, runnable,
+ * running), for repair after Redis lost data. *max_token is the largest lease
+ * token the ledger has seen on this queue. */
+typedef sq_errcode (*sq_ledger_job_cb)(void *ctx, const sq_job *job,
+                                       sq_job_state state);
+sq_errcode sq_ledger_unfinished(sq_db *db, const char *queue,
+                                sq_ledger_job_cb cb, void *ctx,
+                                uint64_t *max_token, sq_err *err);
+
+/* Loads one job; SQ_ENOT_FOUND when absent. */
+sq_errcode sq_ledger_get_job(sq_db *db, const char *job_id, sq_job *job,
+                             sq_job_state *state, sq_err *err);
+
 typedef struct sq_ledger_counts {
   uint64_t by_state[SQ_JOB__STATES];
   uint64_t total;
 } sq_ledger_counts;
 
 /* Counts a batch's jobs by state (batch_id NULL: the newest batch of the
- * queue). The batch id used is written to batch_out. */
+ * queue), leaving out jobs that were re-run (a clone stands for them). The
+ * batch id used is written to batch_out. */
 sq_errcode sq_ledger_batch_counts(sq_db *db, const char *queue,
                                   const char *batch_id,
                                   char batch_out[SQ_ID_SIZE],

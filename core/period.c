@@ -27,7 +27,8 @@ bad:
 }
 
 void sq_period_format(sq_period p, char out[SQ_PERIOD_STR_LEN]) {
-  snprintf(out, SQ_PERIOD_STR_LEN, "%04d-%02d", p.year % 10000, p.month % 100);
+  snprintf(out, SQ_PERIOD_STR_LEN, "%04u-%02u", (unsigned)p.year % 10000u,
+           (unsigned)p.month % 100u);
 }
 
 sq_period sq_period_next(sq_period p) {
@@ -49,6 +50,8 @@ sq_period sq_period_prev(sq_period p) {
 void sq_period_range(sq_period p, char start[SQ_DATETIME_STR_LEN],
                      char end[SQ_DATETIME_STR_LEN]) {
   sq_period n = sq_period_next(p);
-  snprintf(start, SQ_DATETIME_STR_LEN, "%04d-%02d-01 00:00:00", p.year % 10000, p.month % 100);
-  snprintf(end, SQ_DATETIME_STR_LEN, "%04d-%02d-01 00:00:00", n.year % 10000, n.month % 100);
+  snprintf(start, SQ_DATETIME_STR_LEN, "%04u-%02u-01 00:00:00",
+           (unsigned)p.year % 10000u, (unsigned)p.month % 100u);
+  snprintf(end, SQ_DATETIME_STR_LEN, "%04u-%02u-01 00:00:00",
+           (unsigned)n.year % 10000u, (unsigned)n.month % 100u);
 }

@@ -444,13 +444,17 @@ static sq_errcode close_error(const sq_xlsx_report *x, lxw_error e,
     case LXW_ERROR_ZIP_FILE_OPERATION:
     case LXW_ERROR_ZIP_FILE_ADD:
     case LXW_ERROR_ZIP_CLOSE:
+      /* With no system error behind it (e.g. a part over 4 GB without
+       * ZIP64) a retry would fail the same way: permanent. */
+      if (errnum == 0)
+        return sq_err_set(err, SQ_ERENDER, "writing %.300s: %s", x->path,
+                          lxw_strerror(e));
       return sq_err_set(err,
                         errnum == ENOSPC || errnum == EDQUOT
                             ? SQ_ESTORAGE_FULL
                             : SQ_EIO,
                         "writing %.300s: %s: %s", x->path, lxw_strerror(e),
-                        errnum ? strerror_r(errnum, buf, sizeof buf)
-                               : "unknown system error");
+                        strerror_r(errnum, buf, sizeof buf));
     default:
       return sq_err_set(err, SQ_ERENDER, "writing %.300s: %s", x->path,
                         lxw_strerror(e));
@@ -613,6 +617,8 @@ sq_xlsx_report *sq_xlsx_report_open(const char *path, const sq_report *report,
 
   wopt.constant_memory = LXW_TRUE;
   wopt.tmpdir = x->tmpdir;
+  /* A sheet of a million long rows can pass 4 GB of XML: allow ZIP64. */
+  wopt.use_zip64 = LXW_TRUE;
   x->wb = workbook_new_opt(path, &wopt);
   if (x->wb == NULL) goto nomem;
   if (add_formats(x, err) != SQ_OK || start_sheet(x, 1, err) != SQ_OK)

@@ -100,7 +100,8 @@ sq_errcode sq_queue_check_server(sq_queue *q, sq_err *err) {
 }
 
 sq_errcode sq_queue_submit(sq_queue *q, const sq_queue_item *items, size_t n,
-                           int max_attempts, size_t *added, sq_err *err) {
+                           int max_attempts, bool front, size_t *added,
+                           sq_err *err) {
   static const int key_ids[] = {K_READY, K_WAKE};
   char max[16];
   sq_errcode rc = SQ_OK;
@@ -114,12 +115,12 @@ sq_errcode sq_queue_submit(sq_queue *q, const sq_queue_item *items, size_t n,
     sq_errcode first = SQ_OK;
     for (size_t i = 0; i < len; i++) {
       const char *keys[2] = {q->keys[key_ids[0]], q->keys[key_ids[1]]};
-      const char *args[4] = {q->prefix, items[off + i].id,
-                             items[off + i].payload, max};
+      const char *args[5] = {q->prefix, items[off + i].id,
+                             items[off + i].payload, max, front ? "1" : "0"};
       const char *argv[16];
       size_t argvlen[16];
       char nk[8];
-      int argc = sq_scripts_argv(&q->scripts, SQ_SCRIPT_SUBMIT, 2, keys, 4,
+      int argc = sq_scripts_argv(&q->scripts, SQ_SCRIPT_SUBMIT, 2, keys, 5,
                                  args, NULL, argv, argvlen, 16, nk);
       if ((rc = sq_redis_append(q->redis, argc, argv, argvlen, err)) != SQ_OK)
         break;
@@ -313,6 +314,36 @@ sq_errcode sq_queue_reap(sq_queue *q, long ttl_s, sq_reaped *out, size_t max,
     (*n_out)++;
   }
 out:
+  sq_redis_reply_free(reply);
+  return rc;
+}
+
+sq_errcode sq_queue_cancel(sq_queue *q, const char *id, long ttl_s,
+                           sq_err *err) {
+  static const int key_ids[] = {K_READY, K_DELAYED};
+  char ttl[24];
+  const char *args[3] = {q->prefix, id, ttl};
+  redisReply *reply = NULL;
+  sq_errcode rc;
+  snprintf(ttl, sizeof ttl, "%ld", ttl_s);
+  rc = run(q, SQ_SCRIPT_CANCEL, 2, key_ids, 3, args, &reply, err);
+  if (rc != SQ_OK) return rc;
+  if (reply->type != REDIS_REPLY_STRING)
+    rc = sq_err_set(err, SQ_EREDIS_REPLY, "cancel: unexpected reply");
+  else if (strcmp(reply->str, "cancelled") != 0 && strcmp(reply->str, "absent") != 0)
+    rc = sq_err_set(err, SQ_EINVAL, "job %s is %s in the queue", id, reply->str);
+  sq_redis_reply_free(reply);
+  return rc;
+}
+
+sq_errcode sq_queue_fence_floor(sq_queue *q, uint64_t floor, sq_err *err) {
+  static const int key_ids[] = {K_FENCE};
+  char f[24];
+  const char *args[1] = {f};
+  redisReply *reply = NULL;
+  sq_errcode rc;
+  snprintf(f, sizeof f, "%llu", (unsigned long long)floor);
+  rc = run(q, SQ_SCRIPT_FENCE_FLOOR, 1, key_ids, 1, args, &reply, err);
   sq_redis_reply_free(reply);
   return rc;
 }

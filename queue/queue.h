@@ -35,9 +35,16 @@ typedef struct sq_queue_item {
 } sq_queue_item;
 
 /* Idempotent: a job id Redis already holds is not added again. *added counts
- * the new ones. */
+ * the new ones. front: put them at the head of the queue (re-runs). */
 sq_errcode sq_queue_submit(sq_queue *q, const sq_queue_item *items, size_t n,
-                           int max_attempts, size_t *added, sq_err *err);
+                           int max_attempts, bool front, size_t *added,
+                           sq_err *err);
+/* Removes a job that is queued or waiting to retry. SQ_EINVAL naming the
+ * state when it is running or finished; SQ_OK when Redis does not hold it. */
+sq_errcode sq_queue_cancel(sq_queue *q, const char *id, long ttl_s,
+                           sq_err *err);
+/* Raises the fencing-token counter to at least floor. */
+sq_errcode sq_queue_fence_floor(sq_queue *q, uint64_t floor, sq_err *err);
 
 typedef struct sq_claim {
   char *id;      /* owned; as stored in Redis: the caller validates it */

@@ -27,13 +27,15 @@
   "if st[1] ~= 'active' or st[2] ~= ARGV[3] then return 0 end\n"
 
 static const char *const sources[SQ_SCRIPT__COUNT] = {
-    /* SUBMIT KEYS: ready wake  ARGV: prefix id payload max_attempts
-     * -> 1 added, 0 already known (idempotent). */
+    /* SUBMIT KEYS: ready wake  ARGV: prefix id payload max_attempts front
+     * -> 1 added, 0 already known (idempotent). front=1 (a re-run) puts the
+     * job at the head of the queue. */
     "local jk = ARGV[1] .. 'job:' .. ARGV[2]\n"
     "if redis.call('EXISTS', jk) == 1 then return 0 end\n"
     "redis.call('HSET', jk, 'payload', ARGV[3], 'state', 'queued',\n"
     "           'attempts', 0, 'max_attempts', ARGV[4])\n"
-    "redis.call('LPUSH', KEYS[1], ARGV[2])\n"
+    "if ARGV[5] == '1' then redis.call('RPUSH', KEYS[1], ARGV[2])\n"
+    "else redis.call('LPUSH', KEYS[1], ARGV[2]) end\n"
     "redis.call('LPUSH', KEYS[2], '1')\n"
     "redis.call('LTRIM', KEYS[2], 0, 255)\n"
     "return 1\n",
@@ -157,10 +159,31 @@ static const char *const sources[SQ_SCRIPT__COUNT] = {
     "  redis.call('LTRIM', KEYS[5], 0, 255)\n"
     "end\n"
     "return out\n",
+
+    /* CANCEL KEYS: ready delayed  ARGV: prefix id ttl_s
+     * -> 'cancelled', 'absent', or the state that prevents it ('active'). */
+    "local jk = ARGV[1] .. 'job:' .. ARGV[2]\n"
+    "local st = redis.call('HGET', jk, 'state')\n"
+    "if not st then return 'absent' end\n"
+    "if st ~= 'queued' and st ~= 'delayed' then return st end\n"
+    "redis.call('LREM', KEYS[1], 0, ARGV[2])\n"
+    "redis.call('ZREM', KEYS[2], ARGV[2])\n"
+    "redis.call('HSET', jk, 'state', 'cancelled')\n"
+    "redis.call('EXPIRE', jk, tonumber(ARGV[3]))\n"
+    "return 'cancelled'\n",
+
+    /* FENCE_FLOOR KEYS: fence  ARGV: floor
+     * Raises the token counter to at least floor (after Redis lost data, so
+     * new tokens still beat those the ledger recorded). -> the counter. */
+    "local cur = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+    "local floor = tonumber(ARGV[1])\n"
+    "if cur < floor then redis.call('SET', KEYS[1], ARGV[1]) cur = floor end\n"
+    "return cur\n",
 };
 
 static const char *const names[SQ_SCRIPT__COUNT] = {
-    "submit", "claim", "renew", "complete", "fail", "release", "reap"};
+    "submit", "claim",   "renew",  "complete",   "fail",
+    "release", "reap", "cancel", "fence_floor"};
 
 sq_errcode sq_scripts_load(sq_redis *r, sq_scripts *s, sq_err *err) {
   for (int i = 0; i < SQ_SCRIPT__COUNT; i++) {

@@ -22,6 +22,8 @@ typedef enum sq_script_id {
   SQ_SCRIPT_FAIL,
   SQ_SCRIPT_RELEASE,
   SQ_SCRIPT_REAP,
+  SQ_SCRIPT_CANCEL,
+  SQ_SCRIPT_FENCE_FLOOR,
   SQ_SCRIPT__COUNT
 } sq_script_id;
 

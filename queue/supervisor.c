@@ -29,11 +29,13 @@
 #include "core/db_ledger.h"
 #include "core/job.h"
 #include "core/log.h"
+#include "queue/ledger_sync.h"
 #include "queue/queue.h"
 
 #define TICK_MS 500
 #define OUTPUT_MAX 8192      /* a child's result line */
 #define REAP_BATCH 64
+#define REPAIR_INTERVAL_MS 60000 /* ledger vs Redis check */
 #define INFRA_BACKOFF_MAX_MS 30000
 
 typedef struct supervisor supervisor;
@@ -75,6 +77,7 @@ struct supervisor {
   atomic_bool waiter_stop;
   bool stopping, closing;
   uint64_t pause_until_ms; /* infrastructure trouble: claim nothing until */
+  uint64_t next_repair_ms;
   long infra_backoff_ms;
   uint64_t jobs_done, jobs_failed;
 };
@@ -518,9 +521,26 @@ static void maybe_finish(supervisor *sv) {
   }
 }
 
+/* The ledger is the source of truth: if Redis lost data (a restart without
+ * persistence, a failover), put back what it lost. Cheap when nothing is
+ * missing: one indexed query and one pipelined, idempotent submit. */
+static void repair(supervisor *sv) {
+  sq_repair_stats st;
+  sq_err e;
+  if (uv_now(sv->loop) < sv->next_repair_ms) return;
+  sv->next_repair_ms = uv_now(sv->loop) + REPAIR_INTERVAL_MS;
+  if (LEDGER_RETRY(sv, &e, sq_sync_repair(sv->db, sv->queue, sv->cfg->queue,
+                                          (int)sv->cfg->max_attempts, &st, &e)) != SQ_OK)
+    SQ_WARN("ledger check failed (will retry): %s", e.msg);
+  else if (st.requeued > 0)
+    SQ_WARN("ledger check: %zu of %zu unfinished job(s) were missing from redis; "
+            "queued them again", st.requeued, st.unfinished);
+}
+
 static void on_tick(uv_timer_t *t) {
   supervisor *sv = t->data;
   if (!sv->stopping) {
+    repair(sv);
     reap(sv);
     fill_slots(sv);
   }

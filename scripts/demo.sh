@@ -17,7 +17,7 @@ scripts/setup.sh
 if [[ ! -f build-release/build.ninja ]]; then
   meson setup build-release --buildtype=release >/dev/null
 fi
-ninja -C build-release sheetq >/dev/null
+ninja -C build-release sheetq | tail -1
 
 scripts/servers.sh start "$root/.sheetq/servers"
 # shellcheck disable=SC1091

@@ -13,11 +13,11 @@ if [[ ! -f build-test/build.ninja ]]; then
   meson setup build-test -Db_sanitize=address,undefined -Db_lundef=false \
     -Dwerror=true >/dev/null
 fi
-if [[ ! -f build-release/build.ninja ]]; then
-  meson setup build-release --buildtype=release -Dwerror=true >/dev/null
+if [[ ! -f build-test-release/build.ninja ]]; then
+  meson setup build-test-release --buildtype=release -Dwerror=true >/dev/null
 fi
 ninja -C build-test
-ninja -C build-release
+ninja -C build-test-release
 
 servers=$(mktemp -d "${TMPDIR:-/tmp}/sheetq-test-servers.XXXXXX")
 trap 'scripts/servers.sh stop "$servers" || true; rm -rf "$servers"' EXIT
@@ -33,10 +33,10 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 status=0
 meson test -C build-test --suite unit --suite integration --print-errorlogs \
   --num-processes 2 || status=1
-meson test -C build-release --suite large --print-errorlogs || status=1
+meson test -C build-test-release --suite large --print-errorlogs || status=1
 
 # One summary line over both runs, from meson's machine-readable logs.
-/usr/bin/python3 - build-test/meson-logs/testlog.json build-release/meson-logs/testlog.json <<'PY'
+/usr/bin/python3 - build-test/meson-logs/testlog.json build-test-release/meson-logs/testlog.json <<'PY'
 import json, sys
 passed = failed = skipped = 0
 for path in sys.argv[1:]:

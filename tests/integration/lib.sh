@@ -48,16 +48,18 @@ sql() { # sql [ARGS...] < statements   -- against the test's database
     -u "$T_MYSQL_USER" --batch --skip-column-names "$@"
 }
 
-redis() {
-  [[ $SHEETQ_TEST_REDIS_URL =~ ^redis://([^/@]*@)?([^:/]+):([0-9]+) ]] || fail "bad SHEETQ_TEST_REDIS_URL"
-  redis-cli -h "${BASH_REMATCH[2]}" -p "${BASH_REMATCH[3]}" "$@"
+[[ $SHEETQ_TEST_REDIS_URL =~ ^redis://([^/@]*@)?([^:/]+):([0-9]+) ]] || fail "bad SHEETQ_TEST_REDIS_URL"
+T_REDIS=(redis-cli -h "${BASH_REMATCH[2]}" -p "${BASH_REMATCH[3]}")
+redis() { "${T_REDIS[@]}" "$@"; }
+redis_del_queue() { # deletes every key of this test's queue
+  redis --scan --pattern "sheetq:{$T_QUEUE}:*" | xargs -r "${T_REDIS[@]}" DEL >/dev/null
 }
 
 cleanup() {
   local rc=$?
   jobs -p | xargs -r kill -9 2>/dev/null || true
   sql -e "DROP DATABASE IF EXISTS \`$T_DB\`" 2>/dev/null || true
-  redis --scan --pattern "sheetq:{$T_QUEUE}:*" 2>/dev/null | xargs -r redis DEL >/dev/null 2>&1 || true
+  redis_del_queue 2>/dev/null || true
   if ((rc == 0)); then rm -rf "$T_DIR"; else echo "kept $T_DIR for inspection" >&2; fi
 }
 trap cleanup EXIT

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# sheetq cancel, sheetq rerun (by job id and by report + period) and
+# sheetq enqueue --repair after Redis lost the queue's data.
+source "$(dirname "$0")/lib.sh"
+
+load_schema
+sql "$T_DB" <<'SQL'
+INSERT INTO tenants (id, name) VALUES (1, 'Tenant');
+INSERT INTO reports (id, tenant_id, name) VALUES (10, 1, 'Kept'), (11, 1, 'Deleted, then back'), (12, 1, 'Cancelled');
+INSERT INTO report_items (id, report_id, position, label, kind) VALUES
+  (100, 10, 1, 'T', 'number'), (110, 11, 1, 'T', 'number'), (120, 12, 1, 'T', 'number');
+INSERT INTO records (report_id, recorded_at, recorded_by, `values`) VALUES
+  (10, '2026-10-02 08:00:00', 'a', '{"100": 1}'), (11, '2026-10-02 08:00:00', 'b', '{"110": 2}'),
+  (12, '2026-10-02 08:00:00', 'c', '{"120": 3}'), (10, '2026-11-02 08:00:00', 'd', '{"100": 4}'),
+  (11, '2026-11-02 08:00:00', 'e', '{"110": 5}');
+SQL
+job_of() { sql "$T_DB" -e "SELECT id FROM sheetq_jobs WHERE report_id = $1 AND period = '$2' ORDER BY created_at DESC, id DESC LIMIT 1"; }
+state_of() { sql "$T_DB" -e "SELECT state FROM sheetq_jobs WHERE id = '$1'"; }
+p="sheetq:{$T_QUEUE}:"
+
+out=$(sq enqueue --period 2026-10)
+batch=$(batch_of "$out")
+j10=$(job_of 10 2026-10) j11=$(job_of 11 2026-10) j12=$(job_of 12 2026-10)
+
+# cancel: a queued job is cancelled in the ledger and removed from Redis.
+assert_contains "$(sq cancel "$j12")" "cancelled job $j12" "cancel"
+assert_eq cancelled "$(state_of "$j12")" "ledger state after cancel"
+assert_eq cancelled "$(redis HGET "${p}job:$j12" state)" "redis state after cancel"
+[[ -z $(redis LPOS "${p}ready" "$j12") ]] || fail "cancelled job still in the ready list"
+if sq cancel "$j12" 2>/dev/null; then fail "cancelling twice succeeded"; fi
+if sq cancel not-a-job 2>/dev/null; then fail "cancel accepted a bad id"; fi
+
+# Report 11 disappears: its job fails for good, at once.
+sql "$T_DB" -e "DELETE FROM reports WHERE id = 11"
+sq worker --burst 2>"$T_DIR/w1.log" || fail "worker: $(tail -3 "$T_DIR/w1.log")"
+assert_eq succeeded "$(state_of "$j10")" "job 10"
+assert_eq failed "$(state_of "$j11")" "job 11"
+if out=$(sq cancel "$j10" 2>&1); then fail "cancelled a finished job"; fi
+assert_contains "$out" "only a job that has not started" "cancel of a finished job"
+
+# rerun JOB_ID once the cause is fixed: a clone with fresh attempts, linked to
+# the original, exported; the batch now counts the clone, not the original.
+sql "$T_DB" -e "INSERT INTO reports (id, tenant_id, name) VALUES (11, 1, 'Deleted, then back')"
+out=$(sq rerun "$j11")
+[[ $out =~ queued\ job\ (j[0-9a-f]{23}) ]] || fail "rerun printed no new job id: $out"
+clone=${BASH_REMATCH[1]}
+assert_eq "$j11" "$(sql "$T_DB" -e "SELECT cloned_from FROM sheetq_jobs WHERE id = '$clone'")" "cloned_from"
+if sq rerun "$j11" 2>/dev/null; then fail "a second clone while the first is queued"; fi
+sq worker --burst 2>"$T_DIR/w2.log" || fail "worker: $(tail -3 "$T_DIR/w2.log")"
+assert_eq succeeded "$(state_of "$clone")" "the clone"
+assert_eq failed "$(state_of "$j11")" "the original stays failed"
+[[ -f $T_OUT/1/11/2026-10.xlsx ]] || fail "the clone wrote no file"
+json=$(sq status --batch "$batch" --json)
+counts=$($PY -c 'import json,sys; s=json.load(sys.stdin); print(s["states"]["succeeded"], s["states"]["failed"], s["states"]["cancelled"], len(s["failures"]))' <<<"$json")
+assert_eq "2 0 1 0" "$counts" "batch counts after the re-run (succeeded failed cancelled failures)"
+
+# rerun --report --period re-exports a succeeded job; the file is replaced whole.
+before=$(stat -c %i "$T_OUT/1/10/2026-10.xlsx")
+out=$(sq rerun --report 10 --period 2026-10)
+assert_contains "$out" "a clone of $j10" "rerun by report"
+sq worker --burst 2>"$T_DIR/w3.log" || fail "worker: $(tail -3 "$T_DIR/w3.log")"
+[[ $(stat -c %i "$T_OUT/1/10/2026-10.xlsx") != "$before" ]] || fail "file was not replaced"
+if sq rerun 2>/dev/null; then fail "rerun without arguments succeeded"; fi
+
+# Redis loses everything about the queue: --repair puts back what the ledger
+# holds as unfinished, with tokens that still out-rank the ledger's.
+out=$(sq enqueue --period 2026-11)
+assert_contains "$out" "2 new job(s)" "enqueue 2026-11"
+max_token=$(sql "$T_DB" -e "SELECT MAX(lease_token) FROM sheetq_jobs")
+redis_del_queue
+out=$(sq enqueue --repair)
+assert_contains "$out" "2 unfinished job(s) in the ledger, 2 missing from redis" "repair"
+(($(redis GET "${p}fence") >= max_token)) || fail "fence counter below the ledger's tokens"
+assert_contains "$(sq enqueue --repair)" "0 missing from redis" "second repair"
+sq worker --burst 2>"$T_DIR/w4.log" || fail "worker: $(tail -3 "$T_DIR/w4.log")"
+done=$(sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_jobs WHERE period = '2026-11' AND state = 'succeeded'")
+assert_eq 2 "$done" "jobs of 2026-11 after the repair"
+echo "ok: cancel, rerun and repair"
