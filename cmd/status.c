@@ -11,10 +11,11 @@
 #include "core/db_ledger.h"
 #include "queue/queue.h"
 
-enum { OPT_BATCH = 1, OPT_JSON };
+enum { OPT_BATCH = 1, OPT_JSON, OPT_JOB };
 
 typedef struct status_args {
   const char *batch;
+  const char *job;
   bool json;
 } status_args;
 
@@ -24,6 +25,12 @@ static sq_errcode on_option(void *ctx, int id, const char *arg, sq_err *err) {
     if (!sq_id_valid(arg, 'b'))
       return sq_err_set(err, SQ_EUSAGE, "--batch: \"%.40s\" is not a batch id", arg);
     a->batch = arg;
+    return SQ_OK;
+  }
+  if (id == OPT_JOB) {
+    if (!sq_id_valid(arg, 'j'))
+      return sq_err_set(err, SQ_EUSAGE, "--job: \"%.40s\" is not a job id", arg);
+    a->job = arg;
     return SQ_OK;
   }
   if (id == OPT_JSON) {
@@ -65,16 +72,81 @@ static sq_errcode on_failure(void *ctx, const sq_ledger_failure *f) {
   return SQ_OK;
 }
 
+static sq_errcode print_attempt(void *ctx, const sq_ledger_attempt *a) {
+  cJSON *array = ctx;
+  if (array == NULL) {
+    printf("  attempt %d  %-9s %s .. %s  %s  token %llu%s%s%s%s\n", a->attempt, a->outcome,
+           a->started_at, a->finished_at[0] ? a->finished_at : "(running)", a->worker,
+           (unsigned long long)a->token, a->error_code[0] ? "\n    " : "", a->error_code,
+           a->error_code[0] ? ": " : "", a->error);
+    return SQ_OK;
+  } else {
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL) return SQ_ENOMEM;
+    cJSON_AddNumberToObject(o, "attempt", a->attempt);
+    cJSON_AddNumberToObject(o, "token", (double)a->token);
+    cJSON_AddStringToObject(o, "worker", a->worker);
+    cJSON_AddStringToObject(o, "outcome", a->outcome);
+    cJSON_AddStringToObject(o, "error_code", a->error_code);
+    cJSON_AddStringToObject(o, "error", a->error);
+    cJSON_AddStringToObject(o, "started_at", a->started_at);
+    cJSON_AddStringToObject(o, "finished_at", a->finished_at);
+    cJSON_AddItemToArray(array, o);
+    return SQ_OK;
+  }
+}
+
+/* --job: the job and each of its attempts. */
+static sq_errcode show_job(sq_db *db, const char *job_id, bool json, sq_err *err) {
+  sq_job job;
+  sq_job_state state;
+  char period[SQ_PERIOD_STR_LEN];
+  cJSON *o = NULL, *attempts = NULL;
+  sq_errcode rc = sq_ledger_get_job(db, job_id, &job, &state, err);
+  if (rc != SQ_OK) return rc;
+  sq_period_format(job.period, period);
+  if (!json) {
+    printf("job %s: %s (batch %s, tenant %llu, report %llu, period %s)\n", job.id,
+           sq_job_state_name(state), job.batch_id, (unsigned long long)job.tenant_id,
+           (unsigned long long)job.report_id, period);
+    rc = sq_ledger_attempts(db, job_id, print_attempt, NULL, err);
+    if (rc == SQ_OK && state == SQ_JOB_FAILED)
+      printf("re-run it with: sheetq rerun %s\n", job.id);
+    return rc;
+  }
+  o = cJSON_CreateObject();
+  attempts = cJSON_CreateArray();
+  if (o == NULL || attempts == NULL) {
+    cJSON_Delete(o);
+    cJSON_Delete(attempts);
+    return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  }
+  cJSON_AddStringToObject(o, "job", job.id);
+  cJSON_AddStringToObject(o, "state", sq_job_state_name(state));
+  cJSON_AddStringToObject(o, "batch", job.batch_id);
+  cJSON_AddStringToObject(o, "period", period);
+  cJSON_AddItemToObject(o, "attempts", attempts);
+  rc = sq_ledger_attempts(db, job_id, print_attempt, attempts, err);
+  if (rc == SQ_OK) {
+    char *text = cJSON_Print(o);
+    if (text) printf("%s\n", text);
+    cJSON_free(text);
+  }
+  cJSON_Delete(o);
+  return rc;
+}
+
 int sq_cmd_status(int argc, char **argv) {
   static const sq_cli_option options[] = {
       {"batch", "ID", "the batch to show (default: the newest on the queue)", OPT_BATCH},
+      {"job", "ID", "one job and every attempt it had", OPT_JOB},
       {"json", NULL, "print one JSON object", OPT_JSON},
       {NULL, NULL, NULL, 0}};
   static const sq_cli_command cmd = {
       "status", "Shows a batch's jobs by state, its failures with reasons, and "
       "the queue's live depth.",
-      "[--batch ID] [--json] [OPTIONS]", options, on_option};
-  status_args args = {NULL, false};
+      "[--batch ID | --job ID] [--json] [OPTIONS]", options, on_option};
+  status_args args = {NULL, NULL, false};
   failure_sink sink = {false, NULL, 0};
   sq_ledger_counts counts;
   sq_queue_depth depth = {-1, -1, -1, -1};
@@ -87,6 +159,13 @@ int sq_cmd_status(int argc, char **argv) {
   int status;
 
   if (sq_cli_parse(&cmd, argc, argv, &cfg, &args, &status) == SQ_CLI_EXIT) goto out;
+  if (args.job) {
+    if ((db = sq_db_connect(cfg.mysql_url, &err)) == NULL ||
+        show_job(db, args.job, args.json, &err) != SQ_OK)
+      goto fail;
+    status = 0;
+    goto out;
+  }
   if ((db = sq_db_connect(cfg.mysql_url, &err)) == NULL ||
       sq_ledger_migrate(db, &err) != SQ_OK ||
       sq_ledger_batch_counts(db, cfg.queue, args.batch, batch, &counts, &err) != SQ_OK)
@@ -143,7 +222,9 @@ int sq_cmd_status(int argc, char **argv) {
     else
       printf("queue depth unavailable: %s\n", qerr.msg);
     if (sq_ledger_batch_failures(db, batch, on_failure, &sink, &err) != SQ_OK) goto fail;
-    if (sink.n) printf("re-run a failed job with: sheetq rerun JOB_ID\n");
+    if (sink.n)
+      printf("see a job's attempts with: sheetq status --job JOB_ID; "
+             "re-run it with: sheetq rerun JOB_ID\n");
   }
   status = 0;
   goto out;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/retry_rules.h"
 
 #define OFF(f) offsetof(sq_config, f)
 #define CONFIG_FILE_MAX (1u << 20)
@@ -44,6 +45,8 @@ const sq_config_spec sq_config_specs[] = {
      "seconds one attempt may run before it is killed"},
     {"retry_backoff", "SHEETQ_RETRY_BACKOFF", SQ_CONF_INT, OFF(retry_backoff),
      "10", 0, 3600, false, "base delay in seconds before a retry (doubles each attempt, with jitter)"},
+    {"retry_rules", "SHEETQ_RETRY_RULES", SQ_CONF_STR, OFF(retry_rules), NULL, 0,
+     0, false, "which errors to retry: PATTERN=retry|fail,... (docs/failure-handling.md)"},
     {"concurrency", "SHEETQ_CONCURRENCY", SQ_CONF_INT, OFF(concurrency), "0", 0,
      256, false, "jobs one worker runs at once (0: the number of CPUs)"},
     {"job_ttl", "SHEETQ_JOB_TTL", SQ_CONF_INT, OFF(job_ttl), "604800", 60,
@@ -221,6 +224,11 @@ sq_errcode sq_config_validate(const sq_config *c, sq_err *err) {
     return sq_err_set(err, SQ_ECONFIG, "log_level must be debug, info, warn or error");
   if (strcmp(c->log_format, "text") != 0 && strcmp(c->log_format, "json") != 0)
     return sq_err_set(err, SQ_ECONFIG, "log_format must be text or json");
+  {
+    sq_retry_rules rules;
+    sq_errcode rc = sq_retry_rules_parse(c->retry_rules, &rules, err);
+    if (rc != SQ_OK) return rc;
+  }
   return SQ_OK;
 }
 

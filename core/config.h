@@ -24,6 +24,7 @@ typedef struct sq_config {
   char *tmpdir;       /* NULL: $TMPDIR or /tmp */
   char *log_level;
   char *log_format;
+  char *retry_rules; /* see core/retry_rules.h; NULL: by error class */
   long max_attempts;
   long lease_seconds;
   long attempt_timeout;

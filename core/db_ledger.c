@@ -691,3 +691,43 @@ sq_errcode sq_ledger_unfinished(sq_db *db, const char *queue, sq_ledger_job_cb c
                      p, 1, read_max, max_token, err);
   return rc;
 }
+
+typedef struct attempts_ctx {
+  sq_ledger_attempt_cb cb;
+  void *ctx;
+} attempts_ctx;
+
+static void copy_field(char *dst, size_t cap, const char *src) {
+  snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/* Row: attempt, lease_token, worker, outcome, error_code, error, started_at,
+ * finished_at. */
+static sq_errcode read_attempt(void *ctx, char **row, const unsigned long *len,
+                               unsigned n_fields, sq_err *err) {
+  attempts_ctx *c = ctx;
+  sq_ledger_attempt a;
+  uint64_t n = 0;
+  memset(&a, 0, sizeof a);
+  if (n_fields != 8 || !sq_parse_u64(row[0], len[0], &n) ||
+      !sq_parse_u64(row[1], len[1], &a.token))
+    return sq_err_set(err, SQ_EDB_DATA, "ledger: malformed attempt row");
+  a.attempt = (int)n;
+  copy_field(a.worker, sizeof a.worker, row[2]);
+  copy_field(a.outcome, sizeof a.outcome, row[3]);
+  copy_field(a.error_code, sizeof a.error_code, row[4]);
+  copy_field(a.error, sizeof a.error, row[5]);
+  copy_field(a.started_at, sizeof a.started_at, row[6]);
+  copy_field(a.finished_at, sizeof a.finished_at, row[7]);
+  return c->cb(c->ctx, &a);
+}
+
+sq_errcode sq_ledger_attempts(sq_db *db, const char *job_id,
+                              sq_ledger_attempt_cb cb, void *ctx, sq_err *err) {
+  attempts_ctx c = {cb, ctx};
+  return sq_db_query(db,
+                     "SELECT attempt, lease_token, worker, outcome, error_code, "
+                     "error, started_at, finished_at FROM sheetq_attempts "
+                     "WHERE job_id = :id ORDER BY started_at, lease_token",
+                     (sq_param[]){SQ_P_STR("id", job_id)}, 1, read_attempt, &c, err);
+}

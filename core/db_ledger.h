@@ -105,6 +105,23 @@ sq_errcode sq_ledger_unfinished(sq_db *db, const char *queue,
 sq_errcode sq_ledger_get_job(sq_db *db, const char *job_id, sq_job *job,
                              sq_job_state *state, sq_err *err);
 
+typedef struct sq_ledger_attempt {
+  int attempt;
+  uint64_t token;
+  char worker[128];
+  char outcome[16];
+  char error_code[32];
+  char error[512];
+  char started_at[32];
+  char finished_at[32]; /* "" while running */
+} sq_ledger_attempt;
+
+typedef sq_errcode (*sq_ledger_attempt_cb)(void *ctx,
+                                           const sq_ledger_attempt *a);
+/* A job's attempts, oldest first. */
+sq_errcode sq_ledger_attempts(sq_db *db, const char *job_id,
+                              sq_ledger_attempt_cb cb, void *ctx, sq_err *err);
+
 typedef struct sq_ledger_counts {
   uint64_t by_state[SQ_JOB__STATES];
   uint64_t total;

@@ -29,6 +29,7 @@
 #include "core/db_ledger.h"
 #include "core/job.h"
 #include "core/log.h"
+#include "core/retry_rules.h"
 #include "queue/ledger_sync.h"
 #include "queue/queue.h"
 
@@ -80,6 +81,7 @@ struct supervisor {
   uint64_t next_repair_ms;
   long infra_backoff_ms;
   uint64_t jobs_done, jobs_failed;
+  sq_retry_rules retry_rules;
 };
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -131,7 +133,7 @@ static void on_handle_closed(uv_handle_t *h) {
 static void record_failure(supervisor *sv, job_run *a, sq_errcode code,
                            const char *message) {
   sq_err e;
-  bool final = !sq_error_is_temporary(code) ||
+  bool final = !sq_retry_rules_allow(&sv->retry_rules, code) ||
                a->claim.attempt >= a->claim.max_attempts;
   long delay = final ? 0 : sq_retry_delay_ms(sv->cfg->retry_backoff, a->claim.attempt);
   sq_errcode rc = LEDGER_RETRY(sv, &e,
@@ -630,6 +632,8 @@ sq_errcode sq_supervisor_run(const sq_supervisor_options *opt, sq_err *err) {
   gethostname(host, sizeof host - 1);
   snprintf(sv.worker_name, sizeof sv.worker_name, "%s:%d", host, (int)getpid());
   sv.n_slots = opt->concurrency > 0 ? opt->concurrency : 1;
+  if ((rc = sq_retry_rules_parse(sv.cfg->retry_rules, &sv.retry_rules, err)) != SQ_OK)
+    return rc;
   sv.slots = calloc((size_t)sv.n_slots, sizeof *sv.slots);
   if (sv.slots == NULL) return sq_err_set(err, SQ_ENOMEM, "out of memory");
 

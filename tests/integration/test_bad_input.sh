@@ -70,6 +70,11 @@ row=$(sql "$T_DB" -e "SELECT state, attempts, last_error_code FROM sheetq_jobs W
 assert_eq "$(printf 'failed\t1\tnot_found')" "$row" "job of the deleted report"
 status=$(sq status --batch "$batch")
 assert_contains "$status" "not_found" "status lists the failure"
+j11=$(sql "$T_DB" -e "SELECT id FROM sheetq_jobs WHERE report_id = 11")
+detail=$(sq status --job "$j11")
+assert_contains "$detail" "attempt 1  failed" "status --job lists the attempt"
+assert_contains "$detail" "not_found: report 11: no such report" "status --job gives the reason"
+assert_contains "$detail" "sheetq rerun $j11" "status --job says how to re-run"
 
 # The report with a non-JSON record exported both rows, values blank.
 row=$(sql "$T_DB" -e "SELECT state, output_key FROM sheetq_jobs WHERE report_id = 10")
