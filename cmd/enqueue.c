@@ -202,8 +202,12 @@ int sq_cmd_enqueue(int argc, char **argv) {
       goto fail;
   }
 
-  printf("batch %s: period %s, queue %s: %zu target(s), %zu new job(s) submitted",
-         batch, period_s, cfg.queue, n_targets, created);
+  if (created > 0)
+    printf("batch %s: period %s, queue %s: %zu target(s), %zu new job(s) submitted",
+           batch, period_s, cfg.queue, n_targets, created);
+  else
+    printf("period %s, queue %s: %zu target(s), nothing new to submit", period_s,
+           cfg.queue, n_targets);
   if (n_push > created)
     printf(", %zu unconfirmed job(s) from an earlier run re-sent", n_push - created);
   printf("\n");

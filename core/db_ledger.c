@@ -200,6 +200,7 @@ sq_errcode sq_ledger_submit(sq_db *db, const char *batch_id, const char *queue,
     if (rc != SQ_OK) return rc;
   }
   for (size_t i = 0; i < n; i++) created += entries[i].created;
+  if (created == 0) return SQ_OK; /* nothing new: no batch to remember */
   return sq_db_exec(
       db,
       "INSERT INTO sheetq_batches (id, queue, period, targets, created, "

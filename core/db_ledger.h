@@ -50,7 +50,7 @@ typedef struct sq_ledger_entry {
   bool created;       /* true when this call created it */
 } sq_ledger_entry;
 
-/* Records a batch and one job per entry (entries[i].job has tenant, report and
+/* Records a batch (if it creates any job) and one job per entry (entries[i].job has tenant, report and
  * period set; id and batch are filled in). Jobs that already have a live job
  * for the same report and period are not created again: their entry is
  * filled with the existing job. */

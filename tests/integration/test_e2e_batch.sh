@@ -38,7 +38,7 @@ $PY "$TESTS_DIR/integration/check_exports.py" --mysql-url "$SHEETQ_MYSQL_URL" \
 
 # Idempotent: a second enqueue submits nothing; each report has one job.
 out2=$(sq enqueue --period "$period")
-assert_contains "$out2" "$want target(s), 0 new job(s) submitted" "second enqueue"
+assert_contains "$out2" "$want target(s), nothing new to submit" "second enqueue"
 assert_contains "$out2" "$want succeeded" "second enqueue"
 dups=$(sql "$T_DB" -e "SELECT COUNT(*) FROM (SELECT report_id FROM sheetq_jobs
   WHERE period = '$period' GROUP BY report_id HAVING COUNT(*) > 1) d")
