@@ -48,6 +48,8 @@ def parse_iso(s):
     if not m:
         return None
     y, mo, d, h, mi, se, frac, _ = m.groups()
+    if not 1900 <= int(y) <= 9999:  # Excel's date range
+        return None
     try:
         return dt.datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(se or 0),
                            int((frac or '0')[:6].ljust(6, '0')))
@@ -89,9 +91,9 @@ def expected(kind, v):
     if kind == 'boolean':
         if isinstance(v, bool):
             return v
-        if isinstance(v, str) and v.strip().lower() in ('true', 'yes'):
+        if isinstance(v, str) and v.strip().lower() in ('true', 'yes', '1'):
             return True
-        if isinstance(v, str) and v.strip().lower() in ('false', 'no'):
+        if isinstance(v, str) and v.strip().lower() in ('false', 'no', '0'):
             return False
         if isinstance(v, (int, float)) and v in (0, 1):
             return bool(v)
