@@ -10,18 +10,11 @@
 #include "core/db_ledger.h"
 #include "queue/queue.h"
 
-static sq_errcode no_options(void *ctx, int id, const char *arg, sq_err *err) {
-  (void)ctx;
-  (void)id;
-  (void)arg;
-  return sq_err_set(err, SQ_EUSAGE, "unexpected option");
-}
-
 int sq_cmd_cancel(int argc, char **argv) {
   static const sq_cli_option options[] = {{NULL, NULL, NULL, 0}};
   static const sq_cli_command cmd = {
       "cancel", "Cancels a job that is queued or waiting to retry. A running "
-      "job is not stopped.", "JOB_ID [OPTIONS]", options, no_options};
+      "job is not stopped.", "JOB_ID [OPTIONS]", options, NULL};
   sq_config cfg;
   sq_err err;
   sq_db *db = NULL;
@@ -29,12 +22,7 @@ int sq_cmd_cancel(int argc, char **argv) {
   const char *job_id = NULL;
   int status;
 
-  if (argc >= 2 && argv[1][0] != '-') {
-    job_id = argv[1];
-    argv[1] = argv[0];
-    argv++;
-    argc--;
-  }
+  job_id = sq_cli_take_positional(&argc, &argv);
   if (sq_cli_parse(&cmd, argc, argv, &cfg, NULL, &status) == SQ_CLI_EXIT) goto out;
   if (job_id == NULL || !sq_id_valid(job_id, 'j')) {
     sq_err_set(&err, SQ_EUSAGE, "give the id of the job to cancel (j followed by 23 hex digits)");

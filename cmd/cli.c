@@ -42,6 +42,17 @@ int sq_cli_fail(const char *command, const sq_err *err) {
   return sq_exit_status(err->code);
 }
 
+const char *sq_cli_take_positional(int *argc, char ***argv) {
+  char **v = *argv;
+  const char *arg;
+  if (*argc < 2 || v[1][0] == '-') return NULL;
+  arg = v[1];
+  v[1] = v[0]; /* the command name moves up one: argv[0] stays the name */
+  (*argv)++;
+  (*argc)--;
+  return arg;
+}
+
 bool sq_cli_parse_u64(const char *s, uint64_t *out) {
   char *end;
   unsigned long long v;
@@ -113,7 +124,7 @@ sq_cli_outcome sq_cli_parse(const sq_cli_command *cmd, int argc, char **argv,
                  c == ':' ? "missing value for" : "unknown",
                  argv[optind - 1], cmd->name);
       goto fail;
-    } else if (cmd->on_option(ctx, c, optarg, &err) != SQ_OK) {
+    } else if (cmd->on_option == NULL || cmd->on_option(ctx, c, optarg, &err) != SQ_OK) {
       goto fail;
     }
   }

@@ -28,7 +28,7 @@ typedef struct sq_cli_command {
   const char *usage; /* after "sheetq NAME " */
   const sq_cli_option *options; /* terminated by name == NULL */
   /* Receives each of the command's own options; returns SQ_EUSAGE with a
-   * message for a bad value. */
+   * message for a bad value. NULL for a command without options. */
   sq_errcode (*on_option)(void *ctx, int id, const char *arg, sq_err *err);
 } sq_cli_command;
 
@@ -41,6 +41,10 @@ typedef enum sq_cli_outcome {
  * errors and help itself. */
 sq_cli_outcome sq_cli_parse(const sq_cli_command *cmd, int argc, char **argv,
                             sq_config *cfg, void *ctx, int *status);
+
+/* Takes a leading positional argument (one not starting with '-', such as
+ * a job id) out of argv, so the rest parses as flags. NULL if there is none. */
+const char *sq_cli_take_positional(int *argc, char ***argv);
 
 /* Reports err on stderr ("sheetq NAME: message") and returns the exit
  * status for its code. */

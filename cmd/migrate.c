@@ -6,19 +6,12 @@
 #include "core/db.h"
 #include "core/db_ledger.h"
 
-static sq_errcode no_options(void *ctx, int id, const char *arg, sq_err *err) {
-  (void)ctx;
-  (void)id;
-  (void)arg;
-  return sq_err_set(err, SQ_EUSAGE, "unexpected option");
-}
-
 int sq_cmd_migrate(int argc, char **argv) {
   static const sq_cli_option options[] = {{NULL, NULL, NULL, 0}};
   static const sq_cli_command cmd = {
       "migrate", "Creates sheetq's own ledger tables (sheetq_*) in the database, "
       "or upgrades them. Never touches any other table. Safe to run again.",
-      "[OPTIONS]", options, no_options};
+      "[OPTIONS]", options, NULL};
   sq_config cfg;
   sq_err err;
   sq_db *db = NULL;

@@ -54,13 +54,7 @@ int sq_cmd_rerun(int argc, char **argv) {
   size_t added = 0;
   int status;
 
-  /* One positional argument, the job id: take it out before the flags. */
-  if (argc >= 2 && argv[1][0] != '-') {
-    positional = argv[1];
-    argv[1] = argv[0];
-    argv++;
-    argc--;
-  }
+  positional = sq_cli_take_positional(&argc, &argv);
   if (sq_cli_parse(&cmd, argc, argv, &cfg, &args, &status) == SQ_CLI_EXIT) goto out;
   if ((positional != NULL) == (args.report != 0)) {
     sq_err_set(&err, SQ_EUSAGE, "give either JOB_ID or --report ID --period YYYY-MM");
