@@ -84,7 +84,7 @@ command -v mariadb >/dev/null 2>&1 || die "mariadb client not found (apt-get ins
 # Client options from SHEETQ_MYSQL_URL when none were given. The password
 # travels in MYSQL_PWD, never on the command line.
 urldecode() {
-  local s=${1//+/%2B}
+  local s=${1//\\/\\\\}
   printf '%b' "${s//%/\\x}"
 }
 if ((${#client[@]} == 0)); then
@@ -124,8 +124,8 @@ t0=$(date +%s.%N)
 # per record to be, in a scratch table), values (the records' JSON, the bulk
 # of the work, in --jobs parallel sessions over disjoint id ranges), records
 # and summary (records get explicit ids, so the result does not depend on
-# scheduling). Every part starts with
-# $params. R, a per-value random 32-bit number, is CRC32(record hash/item id).
+# scheduling). Every session starts with $vars and $params. R, a per-value
+# random 32-bit number, is CRC32(record hash/item id).
 params=$(cat <<'SQL'
 SET NAMES utf8mb4;
 SET SESSION max_recursive_iterations = 100000000, SESSION group_concat_max_len = 1048576;
@@ -209,7 +209,9 @@ WITH RECURSIVE seq (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < @m
 SELECT n FROM seq;
 
 -- Record skeletons, materialised so that h is computed once per record and
--- parallel sessions can share them; id is the future records.id.
+-- parallel sessions can share them. id is the future records.id: in time
+-- order across reports, as rows arrive in a live system, except 1% entered
+-- three days late.
 DROP TABLE IF EXISTS sheetq_demo_scratch, sheetq_demo_values;
 CREATE TABLE sheetq_demo_values (id BIGINT UNSIGNED PRIMARY KEY, v LONGTEXT NOT NULL)
   ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
@@ -217,22 +219,26 @@ CREATE TABLE sheetq_demo_scratch (
   id BIGINT UNSIGNED PRIMARY KEY, report_id BIGINT UNSIGNED NOT NULL, h BIGINT UNSIGNED NOT NULL,
   at DATETIME NOT NULL, who VARCHAR(64) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 INSERT INTO sheetq_demo_scratch (id, report_id, h, at, who)
-SELECT ROW_NUMBER() OVER (ORDER BY report_id, n), report_id, h,
-       CASE
-         WHEN mode = 0 AND n = 1 THEN CAST(@ps AS DATETIME)
-         WHEN mode = 0 AND n = 2 THEN CAST(@pe AS DATETIME)
-         WHEN mode = 0 AND n = 3 THEN CAST(@pe AS DATETIME) - INTERVAL 1 SECOND
-         WHEN mode = 1 OR h % 1000 < 30 THEN
-           IF(h % 2 = 0,
-              CAST(@ps AS DATETIME) - INTERVAL (1 + (h DIV 1000) % @prev_secs) SECOND,
-              CAST(@pe AS DATETIME) + INTERVAL ((h DIV 1000) % 864000) SECOND)
-         ELSE CAST(@ps AS DATETIME) + INTERVAL ((h DIV 1000) % @secs) SECOND
-       END,
-       ELT(1 + (h DIV 7) % 10, '佐藤 花子', '鈴木 一郎', '高橋 健', 'tanaka@example.com',
-           'John Smith', 'ｻﾄｳ ﾀﾛｳ', '山本', 'María García', 'O''Neil', '渡辺 美咲')
-FROM (SELECT p.report_id, s.n, p.mode,
-             CRC32(CONCAT(@seed, '/record/', p.report_id, '/', s.n)) AS h
-      FROM demo_plan p JOIN demo_seq s ON s.n <= p.n) AS k;
+SELECT ROW_NUMBER() OVER (ORDER BY at + INTERVAL IF(h % 100 = 1, 3, 0) DAY, report_id, n),
+       report_id, h, at, who
+FROM (
+  SELECT report_id, n, h,
+         CASE
+           WHEN mode = 0 AND n = 1 THEN CAST(@ps AS DATETIME)
+           WHEN mode = 0 AND n = 2 THEN CAST(@pe AS DATETIME)
+           WHEN mode = 0 AND n = 3 THEN CAST(@pe AS DATETIME) - INTERVAL 1 SECOND
+           WHEN mode = 1 OR h % 1000 < 30 THEN
+             IF(h % 2 = 0,
+                CAST(@ps AS DATETIME) - INTERVAL (1 + (h DIV 1000) % @prev_secs) SECOND,
+                CAST(@pe AS DATETIME) + INTERVAL ((h DIV 1000) % 864000) SECOND)
+           ELSE CAST(@ps AS DATETIME) + INTERVAL ((h DIV 1000) % @secs) SECOND
+         END AS at,
+         ELT(1 + (h DIV 7) % 10, '佐藤 花子', '鈴木 一郎', '高橋 健', 'tanaka@example.com',
+             'John Smith', 'ｻﾄｳ ﾀﾛｳ', '山本', 'María García', 'O''Neil', '渡辺 美咲') AS who
+  FROM (SELECT p.report_id, s.n, p.mode,
+               CRC32(CONCAT(@seed, '/record/', p.report_id, '/', s.n)) AS h
+        FROM demo_plan p JOIN demo_seq s ON s.n <= p.n) AS k
+) AS skeleton;
 SELECT COUNT(*) FROM sheetq_demo_scratch;
 SQL
 )

@@ -5,7 +5,7 @@
 #   scripts/servers.sh stop   DIR   stop both: clean shutdown, SIGKILL after a timeout
 #   scripts/servers.sh status DIR   print their state; exit 0 only if both run
 #
-# Everything lives under DIR: DIR/mariadb (datadir, socket, pid, log, port) and
+# Everything lives under DIR: DIR/mariadb (datadir, tmpdir, socket, pid, log, port) and
 # DIR/redis (append-only file, pid, log, port). Both listen on 127.0.0.1 only.
 # After `start`, `. DIR/env.sh` exports SHEETQ_MYSQL_URL, SHEETQ_REDIS_URL,
 # SHEETQ_MYSQL_DATABASE and MARIADB_HOME=DIR, whose my.cnf points a plain
@@ -15,7 +15,8 @@
 # Ports are free ones picked at start (below the kernel's ephemeral range), and
 # a server that loses a port race is restarted on another one. Fixed ports:
 # SHEETQ_MYSQL_PORT, SHEETQ_REDIS_PORT. Database name: SHEETQ_MYSQL_DATABASE
-# (default sheetq). InnoDB buffer pool: SHEETQ_MYSQL_BUFFER_POOL (default 256M).
+# (default sheetq). InnoDB buffer pool: SHEETQ_MYSQL_BUFFER_POOL (default 1G: a 1M-record
+# report is ~700 MB of rows, and streaming it from a smaller pool is disk-bound).
 #
 # Meant for throwaway servers run as root (mariadbd gets --user=root); no
 # systemd. The MariaDB root account has no password and is reachable only from
@@ -36,7 +37,7 @@ usage() {
   cat >&2 <<'EOF'
 usage: scripts/servers.sh start|stop|status DIR
   env: SHEETQ_MYSQL_PORT, SHEETQ_REDIS_PORT (fixed ports), SHEETQ_MYSQL_DATABASE
-       (default sheetq), SHEETQ_MYSQL_BUFFER_POOL (default 256M)
+       (default sheetq), SHEETQ_MYSQL_BUFFER_POOL (default 1G)
 EOF
   exit 2
 }
@@ -156,13 +157,16 @@ mysql_start() {
   for ((try = 1; try <= PORT_TRIES; try++)); do
     port=${fixed:-$(pick_port)}
     rm -f "$MY_DIR/mariadbd.pid" "$MY_SOCK"
+    # Its own tmpdir: temporary tables must not share /tmp with other
+    # servers and whatever cleans /tmp.
+    mkdir -p "$MY_DIR/tmp"
     # setsid: the server must outlive this script and its process group.
     setsid mariadbd --no-defaults --user=root \
-      --datadir="$MY_DIR/data" --socket="$MY_SOCK" \
+      --datadir="$MY_DIR/data" --socket="$MY_SOCK" --tmpdir="$MY_DIR/tmp" \
       --pid-file="$MY_DIR/mariadbd.pid" --log-error="$MY_DIR/mariadbd.log" \
       --port="$port" --bind-address=127.0.0.1 --skip-log-bin \
       --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
-      --innodb-buffer-pool-size="${SHEETQ_MYSQL_BUFFER_POOL:-256M}" \
+      --innodb-buffer-pool-size="${SHEETQ_MYSQL_BUFFER_POOL:-1G}" \
       --innodb-log-file-size=256M --max-allowed-packet=64M \
       </dev/null >>"$MY_DIR/mariadbd.log" 2>&1 &
     pid=$!
@@ -255,6 +259,7 @@ write_env() {
   {
     printf '# Written by scripts/servers.sh start.\n'
     printf '[client]\nuser=root\nhost=127.0.0.1\nport=%s\nsocket=%s\n' "$MY_PORT" "$MY_SOCK"
+    printf 'default-character-set=utf8mb4\n'
     printf '[mysql]\ndatabase=%s\n' "$DB_NAME"
   } >"$DIR/my.cnf.tmp"
   mv -f "$DIR/my.cnf.tmp" "$DIR/my.cnf"
