@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,6 +57,23 @@ static sq_errcode on_option(void *ctx, int id, const char *arg, sq_err *err) {
       return SQ_OK;
   }
   return sq_err_set(err, SQ_EUSAGE, "unexpected option");
+}
+
+/* A job process started by a worker (--result-json) dies with it. If the
+ * worker is killed, nobody renews this attempt's lease any more: the job
+ * passes to another worker once the lease expires, and this process must not
+ * go on to store a result that no one will record, possibly over a newer one.
+ * (A live worker that loses a lease SIGKILLs its job process itself.) */
+static sq_errcode die_with_worker(sq_err *err) {
+  pid_t worker = getppid();
+  char buf[128];
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+    return sq_err_set(err, SQ_EINTERNAL, "prctl(PR_SET_PDEATHSIG): %s",
+                      strerror_r(errno, buf, sizeof buf));
+  /* The worker died before prctl() could arm the signal. */
+  if (getppid() != worker)
+    return sq_err_set(err, SQ_EKILLED, "the worker exited before the job started");
+  return SQ_OK;
 }
 
 /* ---- test-only fault injection --------------------------------------------
@@ -153,7 +171,7 @@ int sq_cmd_run_job(int argc, char **argv) {
       {"period", "YYYY-MM", "the month to export (required)", OPT_PERIOD},
       {"job-id", "ID", "job id, for logs and the {job_id} key variable", OPT_JOB_ID},
       {"attempt", "N", "attempt number, for logs", OPT_ATTEMPT},
-      {"result-json", NULL, "print the outcome as one JSON line (used by the worker)", OPT_RESULT_JSON},
+      {"result-json", NULL, "print the outcome as one JSON line, and die with the parent process (used by the worker)", OPT_RESULT_JSON},
       {NULL, NULL, NULL, 0}};
   static const sq_cli_command cmd = {
       "run-job",
@@ -178,6 +196,7 @@ int sq_cmd_run_job(int argc, char **argv) {
     rc = sq_err_set(&err, SQ_EUSAGE, "--tenant, --report and --period are required");
     goto done;
   }
+  if (args.result_json && (rc = die_with_worker(&err)) != SQ_OK) goto done;
   if (!args.have_job_id && (rc = sq_id_new('j', args.job.id)) != SQ_OK) goto done;
   if ((rc = inject_test_fault(&args.job, (int)args.attempt, &err)) != SQ_OK) goto done;
   if ((storage = sq_storage_open(cfg.storage_url, &err)) == NULL ||

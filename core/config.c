@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/job_size.h"
 #include "core/retry_rules.h"
 
 #define OFF(f) offsetof(sq_config, f)
@@ -49,6 +50,14 @@ const sq_config_spec sq_config_specs[] = {
      0, false, "which errors to retry: PATTERN=retry|fail,... (docs/failure-handling.md)"},
     {"concurrency", "SHEETQ_CONCURRENCY", SQ_CONF_INT, OFF(concurrency), "0", 0,
      256, false, "jobs one worker runs at once (0: the number of CPUs)"},
+    {"max_vcpus", "SHEETQ_MAX_VCPUS", SQ_CONF_VCPUS, OFF(max_vcpus_m), "40", 250,
+     100000000, false, "vCPUs the whole cluster may use at once (all workers of a queue must agree)"},
+    {"job_vcpus", "SHEETQ_JOB_VCPUS", SQ_CONF_VCPUS, OFF(job_vcpus_m), "2", 125,
+     1000000, false, "vCPUs one job counts for (0.25, 0.5, 2, ...)"},
+    {"job_vcpus_rule", "SHEETQ_JOB_VCPUS_RULE", SQ_CONF_STR, OFF(job_vcpus_rule), NULL,
+     0, 0, false, "bigger reports count for more: RECORDS:VCPUS,... e.g. 100000:4,1000000:8"},
+    {"vcpus", "SHEETQ_VCPUS", SQ_CONF_VCPUS, OFF(worker_vcpus_m), "0", 0, 1000000,
+     false, "vCPUs this worker offers (0: its CPU count)"},
     {"job_ttl", "SHEETQ_JOB_TTL", SQ_CONF_INT, OFF(job_ttl), "604800", 60,
      31536000, false, "seconds finished jobs stay visible in Redis"},
     {NULL, NULL, SQ_CONF_STR, 0, NULL, 0, 0, false, NULL},
@@ -70,6 +79,16 @@ static sq_errcode apply(sq_config *c, const sq_config_spec *s,
       return sq_err_set(err, SQ_ENOMEM, "out of memory");
     free(*slot);
     *slot = copy;
+    return SQ_OK;
+  } else if (s->type == SQ_CONF_VCPUS) {
+    long *slot = (long *)(base + s->offset), v;
+    if (value == NULL || !sq_vcpus_parse(value, &v))
+      return sq_err_set(err, SQ_ECONFIG, "%s: %s must be a number of vCPUs such as 2 or 0.25, not \"%.64s\"",
+                        source, s->key, value ? value : "");
+    if (v < s->min || v > s->max)
+      return sq_err_set(err, SQ_ECONFIG, "%s: %s must be between %ld.%03ld and %ld.%03ld",
+                        source, s->key, s->min / 1000, s->min % 1000, s->max / 1000, s->max % 1000);
+    *slot = v;
     return SQ_OK;
   } else {
     long *slot = (long *)(base + s->offset);
@@ -175,6 +194,13 @@ sq_errcode sq_config_load_file(sq_config *c, const char *path, sq_err *err) {
                item->valuedouble == (double)(long)item->valuedouble) {
       snprintf(num, sizeof num, "%ld", (long)item->valuedouble);
       value = num;
+    } else if (s->type == SQ_CONF_VCPUS && (cJSON_IsNumber(item) || cJSON_IsString(item))) {
+      if (cJSON_IsString(item))
+        value = item->valuestring;
+      else {
+        snprintf(num, sizeof num, "%.3f", item->valuedouble);
+        value = num;
+      }
     } else if (cJSON_IsNull(item) && s->def == NULL) {
       value = NULL;
     } else {
@@ -226,9 +252,18 @@ sq_errcode sq_config_validate(const sq_config *c, sq_err *err) {
     return sq_err_set(err, SQ_ECONFIG, "log_format must be text or json");
   {
     sq_retry_rules rules;
+    sq_job_size_rule size;
     sq_errcode rc = sq_retry_rules_parse(c->retry_rules, &rules, err);
     if (rc != SQ_OK) return rc;
+    if ((rc = sq_job_size_rule_parse(c->job_vcpus_rule, &size, err)) != SQ_OK) return rc;
+    for (int i = 0; i < size.n; i++)
+      if (size.steps[i].vcpus_m > c->max_vcpus_m)
+        return sq_err_set(err, SQ_ECONFIG, "job_vcpus_rule gives a job more vCPUs than max_vcpus");
   }
+  if (c->job_vcpus_m > c->max_vcpus_m)
+    return sq_err_set(err, SQ_ECONFIG, "job_vcpus (%ld.%03ld) exceeds max_vcpus (%ld.%03ld): "
+                      "no job could ever start", c->job_vcpus_m / 1000, c->job_vcpus_m % 1000,
+                      c->max_vcpus_m / 1000, c->max_vcpus_m % 1000);
   return SQ_OK;
 }
 
@@ -247,6 +282,28 @@ char *sq_config_redact_url(const char *url) {
   out = malloc(n);
   if (out) snprintf(out, n, "%.*s:***%s", (int)(colon - url), url, at);
   return out;
+}
+
+bool sq_vcpus_parse(const char *s, long *milli) {
+  long whole = 0, frac = 0;
+  int places = 0;
+  const char *p = s;
+  if (p == NULL || *p == '\0') return false;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    whole = whole * 10 + (*p - '0');
+    if (whole > 100000000) return false;
+  }
+  if (*p == '.') {
+    for (p++; *p >= '0' && *p <= '9'; p++) {
+      if (++places > 3) return false;
+      frac = frac * 10 + (*p - '0');
+    }
+    if (places == 0) return false;
+  }
+  if (*p != '\0' || p == s) return false;
+  while (places++ < 3) frac *= 10;
+  *milli = whole * 1000 + frac;
+  return true;
 }
 
 void sq_config_print_keys(FILE *out) {

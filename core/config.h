@@ -31,9 +31,15 @@ typedef struct sq_config {
   long retry_backoff;
   long concurrency;
   long job_ttl;
+  long max_vcpus_m;    /* cluster budget, milli-vCPUs */
+  long job_vcpus_m;    /* a job's default size, milli-vCPUs */
+  long worker_vcpus_m; /* this worker's capacity; 0: its CPU count */
+  char *job_vcpus_rule; /* bigger reports get more: see core/job_size.h */
 } sq_config;
 
-typedef enum sq_config_type { SQ_CONF_STR, SQ_CONF_INT } sq_config_type;
+/* SQ_CONF_VCPUS: a decimal with up to 3 places ("0.25"), stored as a long
+ * in thousandths, so vCPU arithmetic is exact. Bounds are in thousandths. */
+typedef enum sq_config_type { SQ_CONF_STR, SQ_CONF_INT, SQ_CONF_VCPUS } sq_config_type;
 
 typedef struct sq_config_spec {
   const char *key;  /* config-file key; flag is --key with '_' as '-' */
@@ -64,6 +70,8 @@ const sq_config_spec *sq_config_find(const char *key);
 sq_errcode sq_config_validate(const sq_config *c, sq_err *err);
 /* "redis://:secret@h:1/0" -> "redis://:***@h:1/0"; caller frees. */
 char *sq_config_redact_url(const char *url);
+/* Parses "2", "0.25", "1.5" into thousandths; false if not such a number. */
+bool sq_vcpus_parse(const char *s, long *milli);
 /* Lists every key, its variable and default, for --help. */
 void sq_config_print_keys(FILE *out);
 

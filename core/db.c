@@ -189,9 +189,11 @@ static bool errno_is_connection(unsigned e) {
 static sq_errcode db_error(sq_db *db, sq_err *err, const char *what) {
   unsigned e = mysql_errno(db->conn);
   sq_errcode code = errno_is_connection(e) ? SQ_EDB_CONNECT : SQ_EDB_QUERY;
+  /* Wrong SQL or a schema that lacks a table or column will not heal by
+   * retrying: permanent, reported as a configuration problem. */
   if (e == ER_PARSE_ERROR || e == ER_NO_SUCH_TABLE || e == ER_BAD_FIELD_ERROR ||
-      e == ER_WRONG_VALUE_COUNT_ON_ROW)
-    code = SQ_EDB_QUERY;
+      e == ER_WRONG_VALUE_COUNT_ON_ROW || e == ER_BAD_TABLE_ERROR)
+    code = SQ_ECONFIG;
   return sq_err_set(err, code, "%s: mysql error %u: %s", what, e,
                     mysql_error(db->conn));
 }
@@ -220,6 +222,14 @@ static sq_errcode open_conn(sq_db *db, sq_err *err) {
                db->url.user, db->url.host ? db->url.host : db->url.socket,
                db->url.host ? ":" : " port ", db->url.port, db->url.database,
                mysql_error(db->conn));
+    mysql_close(db->conn);
+    db->conn = NULL;
+    return rc;
+  }
+  /* A record stream waits on rendering between packets: let the server
+   * wait for a slow reader longer than its default 60 s. */
+  if (mysql_query(db->conn, "SET SESSION net_write_timeout = 600") != 0) {
+    sq_errcode rc = db_error(db, err, "setting session timeouts");
     mysql_close(db->conn);
     db->conn = NULL;
     return rc;
