@@ -15,13 +15,14 @@
 #include "core/db.h"
 #include "core/db_ledger.h"
 #include "core/db_report.h"
+#include "core/job_size.h"
 #include "core/log.h"
 #include "queue/ledger_sync.h"
 #include "queue/queue.h"
 
 #define MAX_FILTER_IDS 10000
 
-enum { OPT_PERIOD = 1, OPT_TENANT, OPT_REPORT, OPT_DRY_RUN, OPT_REPAIR };
+enum { OPT_PERIOD = 1, OPT_TENANT, OPT_REPORT, OPT_DRY_RUN, OPT_REPAIR, OPT_PRIORITY };
 
 typedef struct enqueue_args {
   const char *period_arg;
@@ -31,6 +32,7 @@ typedef struct enqueue_args {
   size_t n_reports;
   bool dry_run;
   bool repair;
+  bool urgent;
 } enqueue_args;
 
 static sq_errcode on_option(void *ctx, int id, const char *arg, sq_err *err) {
@@ -59,6 +61,11 @@ static sq_errcode on_option(void *ctx, int id, const char *arg, sq_err *err) {
     case OPT_REPAIR:
       a->repair = true;
       return SQ_OK;
+    case OPT_PRIORITY:
+      if (strcmp(arg, "high") != 0 && strcmp(arg, "normal") != 0)
+        return sq_err_set(err, SQ_EUSAGE, "--priority is high or normal, not \"%.20s\"", arg);
+      a->urgent = strcmp(arg, "high") == 0;
+      return SQ_OK;
   }
   return sq_err_set(err, SQ_EUSAGE, "unexpected option");
 }
@@ -75,6 +82,26 @@ static sq_errcode resolve_period(const char *arg, sq_period *p, sq_err *err) {
     return SQ_OK;
   }
   return sq_period_parse(arg, p, err);
+}
+
+/* Each job's share of the vCPU budget: job_vcpus, or what job_vcpus_rule
+ * gives for the report's record count (counted only when a rule is set). */
+static sq_errcode size_jobs(sq_db *db, const sq_config *cfg, const sq_target *targets,
+                            size_t n, const char *start, const char *end,
+                            sq_ledger_entry *entries, sq_err *err) {
+  sq_job_size_rule rule;
+  uint64_t *counts = NULL;
+  sq_errcode rc = sq_job_size_rule_parse(cfg->job_vcpus_rule, &rule, err);
+  if (rc != SQ_OK) return rc;
+  for (size_t i = 0; i < n; i++) entries[i].job.vcpus_m = cfg->job_vcpus_m;
+  if (rule.n == 0) return SQ_OK;
+  if ((counts = calloc(n, sizeof *counts)) == NULL)
+    return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  rc = sq_db_count_records(db, targets, n, start, end, counts, err);
+  for (size_t i = 0; rc == SQ_OK && i < n; i++)
+    entries[i].job.vcpus_m = sq_job_size_vcpus(&rule, counts[i], cfg->job_vcpus_m);
+  free(counts);
+  return rc;
 }
 
 /* --repair: the ledger is the source of truth; put back what Redis lost. */
@@ -105,6 +132,7 @@ int sq_cmd_enqueue(int argc, char **argv) {
       {"tenant", "ID", "only this tenant's reports (repeatable)", OPT_TENANT},
       {"report", "ID", "only this report (repeatable)", OPT_REPORT},
       {"dry-run", NULL, "list the targets; submit nothing", OPT_DRY_RUN},
+      {"priority", "LEVEL", "high: ahead of the queued batch (on-demand exports); default normal", OPT_PRIORITY},
       {"repair", NULL, "put back every unfinished job of the ledger that Redis lost (no --period)", OPT_REPAIR},
       {NULL, NULL, NULL, 0}};
   static const sq_cli_command cmd = {
@@ -172,9 +200,11 @@ int sq_cmd_enqueue(int argc, char **argv) {
     sq_err_set(&err, SQ_ENOMEM, "out of memory for %zu targets", n_targets);
     goto fail;
   }
+  if (size_jobs(db, &cfg, targets, n_targets, start, end, entries, &err) != SQ_OK) goto fail;
   for (size_t i = 0; i < n_targets; i++) {
     entries[i].job.tenant_id = targets[i].tenant_id;
     entries[i].job.report_id = targets[i].report_id;
+    entries[i].job.urgent = args->urgent;
   }
   if (sq_id_new('b', batch) != SQ_OK) {
     sq_err_set(&err, SQ_EIO, "cannot make a batch id");
@@ -197,8 +227,7 @@ int sq_cmd_enqueue(int argc, char **argv) {
   if (n_push > 0) {
     if ((q = sq_queue_open(cfg.redis_url, cfg.queue, 10000, &err)) == NULL) goto fail;
     if (sq_queue_check_server(q, &err) != SQ_OK) goto fail;
-    if (sq_sync_push(db, q, to_push, n_push, (int)cfg.max_attempts, false, &added,
-                     &err) != SQ_OK)
+    if (sq_sync_push(db, q, to_push, n_push, (int)cfg.max_attempts, &added, &err) != SQ_OK)
       goto fail;
   }
 

@@ -200,6 +200,10 @@ int sq_cmd_status(int argc, char **argv) {
       cJSON_AddNumberToObject(d, "delayed", (double)depth.delayed);
       cJSON_AddNumberToObject(d, "active", (double)depth.active);
       cJSON_AddNumberToObject(d, "failed", (double)depth.failed);
+      cJSON_AddNumberToObject(d, "urgent", (double)depth.urgent);
+      cJSON_AddNumberToObject(d, "tenants_waiting", (double)depth.tenants);
+      cJSON_AddNumberToObject(d, "vcpus_in_use", (double)depth.used_vcpus_m / 1000.0);
+      cJSON_AddNumberToObject(d, "vcpus_budget", (double)cfg.max_vcpus_m / 1000.0);
     }
     cJSON_AddItemToObject(o, "failures", sink.array);
     if (sq_ledger_batch_failures(db, batch, on_failure, &sink, &err) != SQ_OK) {
@@ -216,10 +220,17 @@ int sq_cmd_status(int argc, char **argv) {
     for (int s = 0; s < SQ_JOB__STATES; s++)
       printf("  %-10s %llu\n", sq_job_state_name((sq_job_state)s),
              (unsigned long long)counts.by_state[s]);
-    if (have_depth)
-      printf("queue now: %lld ready, %lld waiting to retry, %lld running, %lld failed (kept)\n",
-             depth.ready, depth.delayed, depth.active, depth.failed);
-    else
+    if (have_depth) {
+      printf("queue now: %lld ready (%lld urgent, %lld tenant(s) waiting), %lld waiting "
+             "to retry, %lld running, %lld failed (kept)\n", depth.ready, depth.urgent,
+             depth.tenants, depth.delayed, depth.active, depth.failed);
+      printf("vCPUs: %lld.%03lld of %ld.%03ld in use\n", depth.used_vcpus_m / 1000,
+             depth.used_vcpus_m % 1000, cfg.max_vcpus_m / 1000, cfg.max_vcpus_m % 1000);
+      if (depth.ready > 0 && depth.used_vcpus_m + cfg.job_vcpus_m > cfg.max_vcpus_m)
+        printf("jobs are waiting for the cluster's vCPU budget to free up\n");
+      else if (depth.ready > 0)
+        printf("jobs are waiting for a worker with spare vCPUs (is one running?)\n");
+    } else
       printf("queue depth unavailable: %s\n", qerr.msg);
     if (sq_ledger_batch_failures(db, batch, on_failure, &sink, &err) != SQ_OK) goto fail;
     if (sink.n)

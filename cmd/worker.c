@@ -62,6 +62,9 @@ static char **child_env(const sq_config *cfg) {
       const char *v = *(char *const *)base;
       if (v == NULL) continue;
       if (sq_buf_printf(&b, "%s=%s", s->env, v) != SQ_OK) goto nomem;
+    } else if (s->type == SQ_CONF_VCPUS) {
+      long m = *(const long *)base;
+      if (sq_buf_printf(&b, "%s=%ld.%03ld", s->env, m / 1000, m % 1000) != SQ_OK) goto nomem;
     } else if (sq_buf_printf(&b, "%s=%ld", s->env, *(const long *)base) != SQ_OK) {
       goto nomem;
     }
@@ -81,9 +84,10 @@ int sq_cmd_worker(int argc, char **argv) {
   static const sq_cli_command cmd = {
       "worker",
       "Claims jobs from the queue and exports them, each in its own process, "
-      "up to --concurrency at once. Stop it with SIGTERM or Ctrl-C: running "
+      "as many at once as fit in --vcpus (default: the CPU count) and in the "
+      "cluster's --max-vcpus budget. Stop it with SIGTERM or Ctrl-C: running "
       "jobs get --shutdown-grace seconds, then are handed back to the queue.",
-      "[--burst] [--concurrency N] [OPTIONS]", options, on_option};
+      "[--burst] [--vcpus N] [--concurrency N] [OPTIONS]", options, on_option};
   worker_args args = {false, 25};
   sq_supervisor_options so;
   sq_config cfg;
@@ -108,7 +112,9 @@ int sq_cmd_worker(int argc, char **argv) {
   so.cfg = &cfg;
   so.job_exe = exe;
   so.child_env = env;
-  so.concurrency = cfg.concurrency > 0 ? (int)cfg.concurrency : (int)sysconf(_SC_NPROCESSORS_ONLN);
+  so.capacity_vcpus_m = cfg.worker_vcpus_m > 0 ? cfg.worker_vcpus_m
+                                               : 1000L * sysconf(_SC_NPROCESSORS_ONLN);
+  so.concurrency = (int)cfg.concurrency;
   so.burst = args.burst;
   so.shutdown_grace_ms = args.shutdown_grace_s * 1000;
   so.kill_grace_ms = 10000;

@@ -49,7 +49,7 @@ const sq_config_spec sq_config_specs[] = {
     {"retry_rules", "SHEETQ_RETRY_RULES", SQ_CONF_STR, OFF(retry_rules), NULL, 0,
      0, false, "which errors to retry: PATTERN=retry|fail,... (docs/failure-handling.md)"},
     {"concurrency", "SHEETQ_CONCURRENCY", SQ_CONF_INT, OFF(concurrency), "0", 0,
-     256, false, "jobs one worker runs at once (0: the number of CPUs)"},
+     256, false, "cap on jobs one worker runs at once (0: as many as fit in its vcpus)"},
     {"max_vcpus", "SHEETQ_MAX_VCPUS", SQ_CONF_VCPUS, OFF(max_vcpus_m), "40", 250,
      100000000, false, "vCPUs the whole cluster may use at once (all workers of a queue must agree)"},
     {"job_vcpus", "SHEETQ_JOB_VCPUS", SQ_CONF_VCPUS, OFF(job_vcpus_m), "2", 125,

@@ -53,6 +53,8 @@ static const char *const schema[] = {
     " live TINYINT NULL,"
     " attempts INT NOT NULL DEFAULT 0,"
     " max_attempts INT NOT NULL,"
+    " vcpus_m INT UNSIGNED NOT NULL DEFAULT 2000,"
+    " urgent TINYINT NOT NULL DEFAULT 0,"
     " lease_token BIGINT UNSIGNED NULL,"
     " worker VARCHAR(128) NULL,"
     " cloned_from CHAR(24) NULL,"
@@ -105,15 +107,17 @@ typedef struct lookup_ctx {
   const char *batch_id;
 } lookup_ctx;
 
-/* Row: id, batch_id, report_id, state. Matches rows back to entries. */
+/* Row: id, batch_id, report_id, state, vcpus_m, urgent. Matches rows back
+ * to entries. */
 static sq_errcode lookup_row(void *ctx, char **row, const unsigned long *len,
                              unsigned n_fields, sq_err *err) {
   lookup_ctx *c = ctx;
-  uint64_t report_id;
+  uint64_t report_id, vcpus_m, urgent;
   sq_job_state state;
-  if (n_fields != 4 || !row[0] || !row[1] || !row[2] || !row[3] ||
+  if (n_fields != 6 || !row[0] || !row[1] || !row[2] || !row[3] ||
       len[0] != SQ_ID_LEN || !sq_parse_u64(row[2], len[2], &report_id) ||
-      !sq_job_state_parse(row[3], len[3], &state))
+      !sq_job_state_parse(row[3], len[3], &state) ||
+      !sq_parse_u64(row[4], len[4], &vcpus_m) || !sq_parse_u64(row[5], len[5], &urgent))
     return sq_err_set(err, SQ_EDB_DATA, "ledger: malformed sheetq_jobs row");
   for (size_t i = 0; i < c->n; i++) {
     sq_ledger_entry *e = &c->entries[i];
@@ -123,6 +127,8 @@ static sq_errcode lookup_row(void *ctx, char **row, const unsigned long *len,
     memcpy(e->job.batch_id, row[1], SQ_ID_SIZE - 1);
     e->job.batch_id[SQ_ID_LEN] = '\0';
     e->state = state;
+    e->job.vcpus_m = (long)vcpus_m;
+    e->job.urgent = urgent != 0;
     e->created = strcmp(e->job.batch_id, c->batch_id) == 0;
   }
   return SQ_OK;
@@ -143,7 +149,7 @@ static sq_errcode submit_chunk(sq_db *db, const char *batch_id,
   if (sq_buf_adds(&sql,
                   "INSERT IGNORE INTO sheetq_jobs (id, batch_id, queue, "
                   "tenant_id, report_id, period, state, live, max_attempts, "
-                  "created_at, updated_at) VALUES ") != SQ_OK)
+                  "vcpus_m, urgent, created_at, updated_at) VALUES ") != SQ_OK)
     goto nomem;
   for (size_t i = 0; i < n; i++) {
     if ((rc = sq_id_new('j', entries[i].job.id)) != SQ_OK) {
@@ -155,10 +161,11 @@ static sq_errcode submit_chunk(sq_db *db, const char *batch_id,
     /* Ids and the period were validated; queue by sq_config_validate(). */
     if (sq_buf_printf(&sql,
                       "%s('%s',:batch,:queue,%llu,%llu,:period,'submitted',1,"
-                      ":max,UTC_TIMESTAMP(3),UTC_TIMESTAMP(3))",
+                      ":max,%ld,%d,UTC_TIMESTAMP(3),UTC_TIMESTAMP(3))",
                       i ? "," : "", entries[i].job.id,
                       (unsigned long long)entries[i].job.tenant_id,
-                      (unsigned long long)entries[i].job.report_id) != SQ_OK)
+                      (unsigned long long)entries[i].job.report_id,
+                      entries[i].job.vcpus_m, entries[i].job.urgent ? 1 : 0) != SQ_OK)
       goto nomem;
   }
   {
@@ -168,8 +175,8 @@ static sq_errcode submit_chunk(sq_db *db, const char *batch_id,
     rc = sq_db_exec(db, sq_buf_str(&sql), p, 5, NULL, err);
     if (rc != SQ_OK) goto out;
     rc = sq_db_query(db,
-                     "SELECT id, batch_id, report_id, state FROM sheetq_jobs "
-                     "WHERE period = :period AND live = 1 "
+                     "SELECT id, batch_id, report_id, state, vcpus_m, urgent "
+                     "FROM sheetq_jobs WHERE period = :period AND live = 1 "
                      "AND report_id IN (:reports)",
                      p, 5, lookup_row, &lc, err);
   }
@@ -510,11 +517,14 @@ typedef struct job_row {
   uint64_t token;
 } job_row;
 
-/* Row: id, batch_id, tenant_id, report_id, period, state, lease_token. */
+/* Row: id, batch_id, tenant_id, report_id, period, state, lease_token,
+ * vcpus_m, urgent. */
 static sq_errcode read_job(void *ctx, char **row, const unsigned long *len,
                            unsigned n_fields, sq_err *err) {
   job_row *j = ctx;
-  if (n_fields != 7 || !row[0] || len[0] != SQ_ID_LEN || !row[1] ||
+  uint64_t vcpus_m = 0, urgent = 0;
+  if (n_fields != 9 || !sq_parse_u64(row[7], len[7], &vcpus_m) ||
+      !sq_parse_u64(row[8], len[8], &urgent) || !row[0] || len[0] != SQ_ID_LEN || !row[1] ||
       len[1] != SQ_ID_LEN || !sq_parse_u64(row[2], len[2], &j->job.tenant_id) ||
       !sq_parse_u64(row[3], len[3], &j->job.report_id) ||
       sq_period_parse(row[4], &j->job.period, NULL) != SQ_OK ||
@@ -524,6 +534,8 @@ static sq_errcode read_job(void *ctx, char **row, const unsigned long *len,
   j->job.id[SQ_ID_LEN] = '\0';
   memcpy(j->job.batch_id, row[1], SQ_ID_LEN);
   j->job.batch_id[SQ_ID_LEN] = '\0';
+  j->job.vcpus_m = (long)vcpus_m;
+  j->job.urgent = urgent != 0;
   j->token = 0;
   if (row[6] && !sq_parse_u64(row[6], len[6], &j->token))
     return sq_err_set(err, SQ_EDB_DATA, "ledger: bad lease token");
@@ -531,7 +543,8 @@ static sq_errcode read_job(void *ctx, char **row, const unsigned long *len,
   return SQ_OK;
 }
 
-#define JOB_COLUMNS "id, batch_id, tenant_id, report_id, period, state, lease_token"
+#define JOB_COLUMNS \
+  "id, batch_id, tenant_id, report_id, period, state, lease_token, vcpus_m, urgent"
 
 sq_errcode sq_ledger_get_job(sq_db *db, const char *job_id, sq_job *job,
                              sq_job_state *state, sq_err *err) {
@@ -567,6 +580,7 @@ sq_errcode sq_ledger_clone(sq_db *db, const char *job_id, int max_attempts,
     goto fail;
   }
   *clone = orig;
+  clone->urgent = true; /* a re-run goes before the batch */
   if ((rc = sq_id_new('j', clone->id)) != SQ_OK) {
     sq_err_set(err, rc, "cannot make a job id");
     goto fail;
@@ -582,10 +596,11 @@ sq_errcode sq_ledger_clone(sq_db *db, const char *job_id, int max_attempts,
                     SQ_P_STR("from", job_id)};
     rc = sq_db_exec(db,
                     "INSERT IGNORE INTO sheetq_jobs (id, batch_id, queue, tenant_id, "
-                    "report_id, period, state, live, max_attempts, cloned_from, "
-                    "created_at, updated_at) SELECT :id, :batch, queue, :tenant, "
-                    ":report, :period, 'submitted', 1, :max, :from, "
-                    "UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) FROM sheetq_jobs WHERE id = :from",
+                    "report_id, period, state, live, max_attempts, vcpus_m, urgent, "
+                    "cloned_from, created_at, updated_at) SELECT :id, :batch, queue, "
+                    ":tenant, :report, :period, 'submitted', 1, :max, vcpus_m, 1, "
+                    ":from, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) FROM sheetq_jobs "
+                    "WHERE id = :from",
                     p, 7, &changed, err);
   }
   if (rc != SQ_OK) goto fail;

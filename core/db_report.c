@@ -406,3 +406,42 @@ sq_errcode sq_db_find_targets(sq_db *db, const char *query,
   *n_out = c.n;
   return SQ_OK;
 }
+
+typedef struct count_ctx {
+  const sq_target *targets;
+  size_t n;
+  uint64_t *counts;
+} count_ctx;
+
+/* Row: report_id, count. */
+static sq_errcode count_row(void *arg, char **row, const unsigned long *len,
+                            unsigned n_fields, sq_err *err) {
+  count_ctx *c = arg;
+  uint64_t report_id, count;
+  if (n_fields != 2 || !sq_parse_u64(row[0], len[0], &report_id) ||
+      !sq_parse_u64(row[1], len[1], &count))
+    return sq_err_set(err, SQ_EDB_DATA, "record count: malformed row");
+  for (size_t i = 0; i < c->n; i++)
+    if (c->targets[i].report_id == report_id) c->counts[i] = count;
+  return SQ_OK;
+}
+
+sq_errcode sq_db_count_records(sq_db *db, const sq_target *targets, size_t n,
+                               const char *start, const char *end,
+                               uint64_t *counts, sq_err *err) {
+  uint64_t ids[500];
+  sq_errcode rc = SQ_OK;
+  for (size_t i = 0; i < n; i++) counts[i] = 0;
+  for (size_t off = 0; off < n && rc == SQ_OK; off += 500) {
+    size_t len = n - off < 500 ? n - off : 500;
+    count_ctx c = {targets + off, len, counts + off};
+    for (size_t i = 0; i < len; i++) ids[i] = targets[off + i].report_id;
+    rc = sq_db_query(db,
+                     "SELECT report_id, COUNT(*) FROM records WHERE report_id IN (:ids) "
+                     "AND recorded_at >= :start AND recorded_at < :end GROUP BY report_id",
+                     (sq_param[]){SQ_P_LIST("ids", ids, len), SQ_P_STR("start", start),
+                                  SQ_P_STR("end", end)},
+                     3, count_row, &c, err);
+  }
+  return rc;
+}

@@ -92,4 +92,11 @@ sq_errcode sq_db_find_targets(sq_db *db, const char *query,
                               const sq_target_filter *f, sq_target **out,
                               size_t *n_out, sq_err *err);
 
+/* Counts each target's records with start <= recorded_at < end into
+ * counts[i] (for sizing jobs). One grouped, index-only query per 500
+ * targets. */
+sq_errcode sq_db_count_records(sq_db *db, const sq_target *targets, size_t n,
+                               const char *start, const char *end,
+                               uint64_t *counts, sq_err *err);
+
 #endif

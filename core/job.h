@@ -27,6 +27,9 @@ typedef struct sq_job {
   uint64_t tenant_id;
   uint64_t report_id;
   sq_period period;
+  /* Scheduling, kept in the ledger and the Redis job hash, not the payload: */
+  long vcpus_m; /* share of the cluster's vCPU budget, thousandths */
+  bool urgent;  /* re-runs and on-demand exports go before the batch */
 } sq_job;
 
 /* Makes a new id with the given prefix ('j' job, 'b' batch). */

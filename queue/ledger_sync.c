@@ -8,8 +8,7 @@
 #include "core/log.h"
 
 sq_errcode sq_sync_push(sq_db *db, sq_queue *q, const sq_job *jobs, size_t n,
-                        int max_attempts, bool front, size_t *added,
-                        sq_err *err) {
+                        int max_attempts, size_t *added, sq_err *err) {
   sq_queue_item *items = NULL;
   char **payloads = NULL;
   sq_errcode rc = SQ_ENOMEM;
@@ -22,8 +21,11 @@ sq_errcode sq_sync_push(sq_db *db, sq_queue *q, const sq_job *jobs, size_t n,
     if ((payloads[i] = sq_job_to_json(&jobs[i])) == NULL) goto nomem;
     items[i].id = jobs[i].id;
     items[i].payload = payloads[i];
+    items[i].tenant_id = jobs[i].tenant_id;
+    items[i].vcpus_m = jobs[i].vcpus_m;
+    items[i].urgent = jobs[i].urgent;
   }
-  rc = sq_queue_submit(q, items, n, max_attempts, front, added, err);
+  rc = sq_queue_submit(q, items, n, max_attempts, added, err);
   if (rc == SQ_OK) rc = sq_ledger_mark_runnable(db, jobs, n, err);
   goto out;
 nomem:
@@ -67,7 +69,7 @@ sq_errcode sq_sync_repair(sq_db *db, sq_queue *q, const char *queue,
    * lost its counter with the rest of its data. */
   if (rc == SQ_OK) rc = sq_queue_fence_floor(q, max_token, err);
   if (rc == SQ_OK)
-    rc = sq_sync_push(db, q, c.jobs, c.n, max_attempts, false, &stats->requeued, err);
+    rc = sq_sync_push(db, q, c.jobs, c.n, max_attempts, &stats->requeued, err);
   stats->unfinished = c.n;
   free(c.jobs);
   return rc;

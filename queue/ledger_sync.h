@@ -18,10 +18,9 @@
 #include "queue/queue.h"
 
 /* Submits jobs (already in the ledger) to Redis and marks them runnable.
- * front: ahead of everything queued (re-runs). */
+ * Each job's size and urgency go with it. */
 sq_errcode sq_sync_push(sq_db *db, sq_queue *q, const sq_job *jobs, size_t n,
-                        int max_attempts, bool front, size_t *added,
-                        sq_err *err);
+                        int max_attempts, size_t *added, sq_err *err);
 
 typedef struct sq_repair_stats {
   size_t unfinished; /* jobs the ledger holds as not finished */

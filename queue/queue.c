@@ -12,16 +12,13 @@
 
 #define SUBMIT_PIPELINE 1000 /* script calls per round trip */
 
-enum { K_READY, K_ACTIVE, K_DELAYED, K_FAILED, K_WAKE, K_FENCE, K__COUNT };
-static const char *const key_suffix[K__COUNT] = {"ready",  "active", "delayed",
-                                                 "failed", "wake",   "fence"};
-
 struct sq_queue {
   sq_redis *redis;
   sq_scripts scripts;
   bool scripts_loaded;
   char prefix[96];
-  char keys[K__COUNT][112];
+  char route_key[112]; /* any key of the queue: routes scripts to its slot */
+  char wake_key[112];
 };
 
 struct sq_queue_waiter {
@@ -29,10 +26,11 @@ struct sq_queue_waiter {
   char wake_key[112];
 };
 
-static void make_keys(const char *name, char prefix[96], char keys[K__COUNT][112]) {
+static void make_names(const char *name, char prefix[96], char route[112],
+                       char wake[112]) {
   snprintf(prefix, 96, "sheetq:{%s}:", name);
-  for (int i = 0; i < K__COUNT; i++)
-    snprintf(keys[i], 112, "%s%s", prefix, key_suffix[i]);
+  snprintf(route, 112, "%sfence", prefix);
+  snprintf(wake, 112, "%swake", prefix);
 }
 
 sq_queue *sq_queue_open(const char *redis_url, const char *name,
@@ -42,7 +40,7 @@ sq_queue *sq_queue_open(const char *redis_url, const char *name,
     sq_err_set(err, SQ_ENOMEM, "out of memory");
     return NULL;
   }
-  make_keys(name, q->prefix, q->keys);
+  make_names(name, q->prefix, q->route_key, q->wake_key);
   q->redis = sq_redis_open(redis_url, command_timeout_ms, err);
   if (q->redis == NULL) {
     free(q);
@@ -69,15 +67,17 @@ static sq_errcode ready(sq_queue *q, sq_err *err) {
   return SQ_OK;
 }
 
-static sq_errcode run(sq_queue *q, sq_script_id id, int nkeys,
-                      const int *key_ids, int nargs, const char **args,
-                      redisReply **reply, sq_err *err) {
-  const char *keys[K__COUNT];
+/* Runs a script with ARGV = prefix, args... */
+static sq_errcode run(sq_queue *q, sq_script_id id, int nargs,
+                      const char **args, redisReply **reply, sq_err *err) {
+  const char *all[16];
   sq_errcode rc = ready(q, err);
   if (rc != SQ_OK) return rc;
-  for (int i = 0; i < nkeys; i++) keys[i] = q->keys[key_ids[i]];
-  return sq_scripts_run(q->redis, &q->scripts, id, nkeys, keys, nargs, args,
-                        NULL, reply, err);
+  if (nargs + 1 > 16) return sq_err_set(err, SQ_EINTERNAL, "too many script arguments");
+  all[0] = q->prefix;
+  for (int i = 0; i < nargs; i++) all[i + 1] = args[i];
+  return sq_scripts_run(q->redis, &q->scripts, id, q->route_key, nargs + 1, all,
+                        reply, err);
 }
 
 sq_errcode sq_queue_check_server(sq_queue *q, sq_err *err) {
@@ -100,9 +100,7 @@ sq_errcode sq_queue_check_server(sq_queue *q, sq_err *err) {
 }
 
 sq_errcode sq_queue_submit(sq_queue *q, const sq_queue_item *items, size_t n,
-                           int max_attempts, bool front, size_t *added,
-                           sq_err *err) {
-  static const int key_ids[] = {K_READY, K_WAKE};
+                           int max_attempts, size_t *added, sq_err *err) {
   char max[16];
   sq_errcode rc = SQ_OK;
   int reloads = 0;
@@ -111,19 +109,21 @@ sq_errcode sq_queue_submit(sq_queue *q, const sq_queue_item *items, size_t n,
   if ((rc = ready(q, err)) != SQ_OK) return rc;
   for (size_t off = 0; off < n; off += SUBMIT_PIPELINE) {
     size_t len = n - off < SUBMIT_PIPELINE ? n - off : SUBMIT_PIPELINE;
-    size_t sent = 0;
+    size_t sent = 0, chunk_added = 0;
     sq_errcode first = SQ_OK;
     for (size_t i = 0; i < len; i++) {
-      const char *keys[2] = {q->keys[key_ids[0]], q->keys[key_ids[1]]};
-      const char *args[5] = {q->prefix, items[off + i].id,
-                             items[off + i].payload, max, front ? "1" : "0"};
+      const sq_queue_item *it = &items[off + i];
+      char tenant[24], vcpus[24];
+      const char *args[7] = {q->prefix, it->id, it->payload, max, tenant, vcpus,
+                             it->urgent ? "1" : "0"};
       const char *argv[16];
       size_t argvlen[16];
-      char nk[8];
-      int argc = sq_scripts_argv(&q->scripts, SQ_SCRIPT_SUBMIT, 2, keys, 5,
-                                 args, NULL, argv, argvlen, 16, nk);
-      if ((rc = sq_redis_append(q->redis, argc, argv, argvlen, err)) != SQ_OK)
-        break;
+      int argc;
+      snprintf(tenant, sizeof tenant, "%llu", (unsigned long long)it->tenant_id);
+      snprintf(vcpus, sizeof vcpus, "%ld", it->vcpus_m);
+      argc = sq_scripts_argv(&q->scripts, SQ_SCRIPT_SUBMIT, q->route_key, 7, args,
+                             argv, argvlen, 16);
+      if ((rc = sq_redis_append(q->redis, argc, argv, argvlen, err)) != SQ_OK) break;
       sent++;
     }
     /* Read every reply that was sent, even after an error, so the
@@ -133,7 +133,7 @@ sq_errcode sq_queue_submit(sq_queue *q, const sq_queue_item *items, size_t n,
       sq_err e2;
       sq_errcode r2 = sq_redis_read(q->redis, &reply, &e2);
       if (r2 == SQ_OK && reply->type == REDIS_REPLY_INTEGER)
-        *added += (size_t)reply->integer;
+        chunk_added += (size_t)reply->integer;
       else if (r2 == SQ_OK)
         r2 = sq_err_set(&e2, SQ_EREDIS_REPLY, "submit: unexpected reply");
       sq_redis_reply_free(reply);
@@ -153,6 +153,7 @@ sq_errcode sq_queue_submit(sq_queue *q, const sq_queue_item *items, size_t n,
       continue;
     }
     if (rc != SQ_OK) return rc;
+    *added += chunk_added;
   }
   return SQ_OK;
 }
@@ -181,119 +182,120 @@ static bool reply_u64(const redisReply *r, uint64_t *out) {
   return false;
 }
 
-sq_errcode sq_queue_claim(sq_queue *q, long lease_ms, sq_claim *out,
-                          bool *got, sq_err *err) {
-  static const int key_ids[] = {K_READY, K_ACTIVE, K_FENCE};
-  char lease[24];
-  const char *args[2] = {q->prefix, lease};
-  redisReply *reply = NULL;
-  uint64_t attempt, max;
+sq_errcode sq_queue_claim(sq_queue *q, long lease_ms, long max_vcpus_m,
+                          long free_vcpus_m, sq_claim *out,
+                          sq_claim_result *result, sq_err *err) {
+  char lease[24], max[24], free_m[24];
+  const char *args[3] = {lease, max, free_m};
+  redisReply *reply = NULL, **e;
+  uint64_t attempt, max_attempts, vcpus;
   sq_errcode rc;
   memset(out, 0, sizeof *out);
-  *got = false;
+  *result = SQ_CLAIM_EMPTY;
   snprintf(lease, sizeof lease, "%ld", lease_ms);
-  rc = run(q, SQ_SCRIPT_CLAIM, 3, key_ids, 2, args, &reply, err);
+  snprintf(max, sizeof max, "%ld", max_vcpus_m);
+  snprintf(free_m, sizeof free_m, "%ld", free_vcpus_m);
+  rc = run(q, SQ_SCRIPT_CLAIM, 3, args, &reply, err);
   if (rc != SQ_OK) return rc;
-  if (reply->type == REDIS_REPLY_NIL) goto out;
-  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5 ||
-      reply->element[0]->type != REDIS_REPLY_STRING ||
-      reply->element[1]->type != REDIS_REPLY_STRING ||
-      !reply_u64(reply->element[2], &attempt) ||
-      !reply_u64(reply->element[3], &max) ||
-      !reply_u64(reply->element[4], &out->token)) {
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+      reply->element[0]->type != REDIS_REPLY_STRING) {
     rc = sq_err_set(err, SQ_EREDIS_REPLY, "claim: unexpected reply");
     goto out;
   }
-  out->id = strndup(reply->element[0]->str, reply->element[0]->len);
-  out->payload = malloc(reply->element[1]->len + 1);
+  e = reply->element;
+  if (strcmp(e[0]->str, "full") == 0) {
+    *result = SQ_CLAIM_FULL;
+    goto out;
+  }
+  if (strcmp(e[0]->str, "job") != 0) goto out;
+  if (reply->elements != 7 || e[1]->type != REDIS_REPLY_STRING ||
+      e[2]->type != REDIS_REPLY_STRING || !reply_u64(e[3], &attempt) ||
+      !reply_u64(e[4], &max_attempts) || !reply_u64(e[5], &out->token) ||
+      !reply_u64(e[6], &vcpus)) {
+    rc = sq_err_set(err, SQ_EREDIS_REPLY, "claim: unexpected reply");
+    goto out;
+  }
+  out->id = strndup(e[1]->str, e[1]->len);
+  out->payload = malloc(e[2]->len + 1);
   if (out->id == NULL || out->payload == NULL) {
     sq_claim_free(out);
     rc = sq_err_set(err, SQ_ENOMEM, "out of memory");
     goto out;
   }
-  memcpy(out->payload, reply->element[1]->str, reply->element[1]->len);
-  out->payload[reply->element[1]->len] = '\0';
-  out->payload_len = reply->element[1]->len;
+  memcpy(out->payload, e[2]->str, e[2]->len);
+  out->payload[e[2]->len] = '\0';
+  out->payload_len = e[2]->len;
   out->attempt = (int)attempt;
-  out->max_attempts = (int)max;
-  *got = true;
+  out->max_attempts = (int)max_attempts;
+  out->vcpus_m = (long)vcpus;
+  *result = SQ_CLAIM_GOT;
 out:
   sq_redis_reply_free(reply);
   return rc;
 }
 
-/* Runs a fenced script and maps its 0 reply to SQ_ELEASE_LOST. */
-static sq_errcode run_fenced(sq_queue *q, sq_script_id id, int nkeys,
-                             const int *key_ids, int nargs, const char **args,
-                             redisReply **reply_out, sq_err *err) {
+/* Runs a fenced script (ARGV: prefix id token ...) and maps its 0 reply to
+ * SQ_ELEASE_LOST. */
+static sq_errcode run_fenced(sq_queue *q, sq_script_id id, int nargs,
+                             const char **args, sq_err *err) {
   redisReply *reply = NULL;
-  sq_errcode rc = run(q, id, nkeys, key_ids, nargs, args, &reply, err);
+  sq_errcode rc = run(q, id, nargs, args, &reply, err);
   if (rc != SQ_OK) return rc;
-  if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
-    sq_redis_reply_free(reply);
-    return sq_err_set(err, SQ_ELEASE_LOST, "job %s: lease lost (token %s)",
-                      args[1], args[2]);
-  }
-  if (reply_out)
-    *reply_out = reply;
-  else
-    sq_redis_reply_free(reply);
-  return SQ_OK;
+  if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
+    rc = sq_err_set(err, SQ_ELEASE_LOST, "job %s: lease lost (token %s)", args[0],
+                    args[1]);
+  sq_redis_reply_free(reply);
+  return rc;
 }
 
 sq_errcode sq_queue_renew(sq_queue *q, const char *id, uint64_t token,
                           long lease_ms, sq_err *err) {
-  static const int key_ids[] = {K_ACTIVE};
   char tok[24], lease[24];
-  const char *args[4] = {q->prefix, id, tok, lease};
+  const char *args[3] = {id, tok, lease};
   snprintf(tok, sizeof tok, "%llu", (unsigned long long)token);
   snprintf(lease, sizeof lease, "%ld", lease_ms);
-  return run_fenced(q, SQ_SCRIPT_RENEW, 1, key_ids, 4, args, NULL, err);
+  return run_fenced(q, SQ_SCRIPT_RENEW, 3, args, err);
 }
 
 sq_errcode sq_queue_complete(sq_queue *q, const char *id, uint64_t token,
                              long ttl_s, sq_err *err) {
-  static const int key_ids[] = {K_ACTIVE};
   char tok[24], ttl[24];
-  const char *args[4] = {q->prefix, id, tok, ttl};
+  const char *args[3] = {id, tok, ttl};
   snprintf(tok, sizeof tok, "%llu", (unsigned long long)token);
   snprintf(ttl, sizeof ttl, "%ld", ttl_s);
-  return run_fenced(q, SQ_SCRIPT_COMPLETE, 1, key_ids, 4, args, NULL, err);
+  return run_fenced(q, SQ_SCRIPT_COMPLETE, 3, args, err);
 }
 
 sq_errcode sq_queue_fail(sq_queue *q, const char *id, uint64_t token,
                          bool final, long delay_ms, sq_errcode reason,
                          const char *message, long ttl_s, sq_err *err) {
-  static const int key_ids[] = {K_ACTIVE, K_READY, K_DELAYED, K_FAILED, K_WAKE};
   char tok[24], delay[24], ttl[24];
-  const char *args[8] = {q->prefix, id,  tok, final ? "1" : "0", delay,
-                         sq_errname(reason), message ? message : "", ttl};
+  const char *args[7] = {id, tok, final ? "1" : "0", delay, sq_errname(reason),
+                         message ? message : "", ttl};
   snprintf(tok, sizeof tok, "%llu", (unsigned long long)token);
   snprintf(delay, sizeof delay, "%ld", delay_ms);
   snprintf(ttl, sizeof ttl, "%ld", ttl_s);
-  return run_fenced(q, SQ_SCRIPT_FAIL, 5, key_ids, 8, args, NULL, err);
+  return run_fenced(q, SQ_SCRIPT_FAIL, 7, args, err);
 }
 
 sq_errcode sq_queue_release(sq_queue *q, const char *id, uint64_t token,
                             sq_err *err) {
-  static const int key_ids[] = {K_ACTIVE, K_READY, K_WAKE};
   char tok[24];
-  const char *args[3] = {q->prefix, id, tok};
+  const char *args[2] = {id, tok};
   snprintf(tok, sizeof tok, "%llu", (unsigned long long)token);
-  return run_fenced(q, SQ_SCRIPT_RELEASE, 3, key_ids, 3, args, NULL, err);
+  return run_fenced(q, SQ_SCRIPT_RELEASE, 2, args, err);
 }
 
 sq_errcode sq_queue_reap(sq_queue *q, long ttl_s, sq_reaped *out, size_t max,
                          size_t *n_out, sq_err *err) {
-  static const int key_ids[] = {K_ACTIVE, K_READY, K_DELAYED, K_FAILED, K_WAKE};
   char limit[24], ttl[24];
-  const char *args[3] = {q->prefix, limit, ttl};
+  const char *args[2] = {limit, ttl};
   redisReply *reply = NULL;
   sq_errcode rc;
   *n_out = 0;
   snprintf(limit, sizeof limit, "%zu", max);
   snprintf(ttl, sizeof ttl, "%ld", ttl_s);
-  rc = run(q, SQ_SCRIPT_REAP, 5, key_ids, 3, args, &reply, err);
+  rc = run(q, SQ_SCRIPT_REAP, 2, args, &reply, err);
   if (rc != SQ_OK) return rc;
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 4 != 0) {
     rc = sq_err_set(err, SQ_EREDIS_REPLY, "reap: unexpected reply");
@@ -320,13 +322,12 @@ out:
 
 sq_errcode sq_queue_cancel(sq_queue *q, const char *id, long ttl_s,
                            sq_err *err) {
-  static const int key_ids[] = {K_READY, K_DELAYED};
   char ttl[24];
-  const char *args[3] = {q->prefix, id, ttl};
+  const char *args[2] = {id, ttl};
   redisReply *reply = NULL;
   sq_errcode rc;
   snprintf(ttl, sizeof ttl, "%ld", ttl_s);
-  rc = run(q, SQ_SCRIPT_CANCEL, 2, key_ids, 3, args, &reply, err);
+  rc = run(q, SQ_SCRIPT_CANCEL, 2, args, &reply, err);
   if (rc != SQ_OK) return rc;
   if (reply->type != REDIS_REPLY_STRING)
     rc = sq_err_set(err, SQ_EREDIS_REPLY, "cancel: unexpected reply");
@@ -337,48 +338,41 @@ sq_errcode sq_queue_cancel(sq_queue *q, const char *id, long ttl_s,
 }
 
 sq_errcode sq_queue_fence_floor(sq_queue *q, uint64_t floor, sq_err *err) {
-  static const int key_ids[] = {K_FENCE};
   char f[24];
   const char *args[1] = {f};
   redisReply *reply = NULL;
   sq_errcode rc;
   snprintf(f, sizeof f, "%llu", (unsigned long long)floor);
-  rc = run(q, SQ_SCRIPT_FENCE_FLOOR, 1, key_ids, 1, args, &reply, err);
+  rc = run(q, SQ_SCRIPT_FENCE_FLOOR, 1, args, &reply, err);
   sq_redis_reply_free(reply);
   return rc;
 }
 
 sq_errcode sq_queue_depth_get(sq_queue *q, sq_queue_depth *d, sq_err *err) {
-  const char *cmds[4][2] = {{"LLEN", q->keys[K_READY]},
-                            {"ZCARD", q->keys[K_DELAYED]},
-                            {"ZCARD", q->keys[K_ACTIVE]},
-                            {"ZCARD", q->keys[K_FAILED]}};
-  long long *slots[4] = {&d->ready, &d->delayed, &d->active, &d->failed};
-  sq_errcode rc = sq_redis_ensure(q->redis, err);
+  redisReply *reply = NULL;
+  long long *slots[7] = {&d->ready,        &d->delayed, &d->active, &d->failed,
+                         &d->used_vcpus_m, &d->urgent,  &d->tenants};
+  sq_errcode rc = run(q, SQ_SCRIPT_DEPTH, 0, NULL, &reply, err);
   if (rc != SQ_OK) return rc;
-  for (int i = 0; i < 4; i++) {
-    size_t len[2] = {strlen(cmds[i][0]), strlen(cmds[i][1])};
-    if ((rc = sq_redis_append(q->redis, 2, cmds[i], len, err)) != SQ_OK) return rc;
-  }
-  for (int i = 0; i < 4; i++) {
-    redisReply *reply;
-    if ((rc = sq_redis_read(q->redis, &reply, err)) != SQ_OK) return rc;
-    *slots[i] = reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 7) {
     sq_redis_reply_free(reply);
+    return sq_err_set(err, SQ_EREDIS_REPLY, "depth: unexpected reply");
   }
+  for (int i = 0; i < 7; i++)
+    *slots[i] = reply->element[i]->type == REDIS_REPLY_INTEGER ? reply->element[i]->integer : 0;
+  sq_redis_reply_free(reply);
   return SQ_OK;
 }
 
 sq_queue_waiter *sq_queue_waiter_open(const char *redis_url, const char *name,
                                       sq_err *err) {
-  char prefix[96], keys[K__COUNT][112];
+  char prefix[96], route[112];
   sq_queue_waiter *w = calloc(1, sizeof *w);
   if (w == NULL) {
     sq_err_set(err, SQ_ENOMEM, "out of memory");
     return NULL;
   }
-  make_keys(name, prefix, keys);
-  memcpy(w->wake_key, keys[K_WAKE], sizeof w->wake_key);
+  make_names(name, prefix, route, w->wake_key);
   /* No command timeout: BLPOP carries its own. */
   w->redis = sq_redis_open(redis_url, 0, err);
   if (w->redis == NULL) {

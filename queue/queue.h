@@ -32,13 +32,15 @@ sq_errcode sq_queue_check_server(sq_queue *q, sq_err *err);
 typedef struct sq_queue_item {
   const char *id;
   const char *payload;
+  uint64_t tenant_id; /* fairness: jobs are served tenant by tenant */
+  long vcpus_m;       /* its share of the cluster budget, thousandths */
+  bool urgent;        /* re-runs and on-demand exports go first */
 } sq_queue_item;
 
 /* Idempotent: a job id Redis already holds is not added again. *added counts
- * the new ones. front: put them at the head of the queue (re-runs). */
+ * the new ones. */
 sq_errcode sq_queue_submit(sq_queue *q, const sq_queue_item *items, size_t n,
-                           int max_attempts, bool front, size_t *added,
-                           sq_err *err);
+                           int max_attempts, size_t *added, sq_err *err);
 /* Removes a job that is queued or waiting to retry. SQ_EINVAL naming the
  * state when it is running or finished; SQ_OK when Redis does not hold it. */
 sq_errcode sq_queue_cancel(sq_queue *q, const char *id, long ttl_s,
@@ -53,12 +55,22 @@ typedef struct sq_claim {
   int attempt;   /* 1 for the first try */
   int max_attempts;
   uint64_t token;
+  long vcpus_m;  /* held from the cluster budget until the claim ends */
 } sq_claim;
 
-/* Claims the next job with a lease of lease_ms. *got is false when the queue
- * has nothing ready. */
-sq_errcode sq_queue_claim(sq_queue *q, long lease_ms, sq_claim *out,
-                          bool *got, sq_err *err);
+typedef enum sq_claim_result {
+  SQ_CLAIM_GOT = 0, /* *out holds a job */
+  SQ_CLAIM_EMPTY,   /* nothing ready that fits the free capacity */
+  SQ_CLAIM_FULL,    /* the cluster's vCPU budget is spent */
+} sq_claim_result;
+
+/* Claims the next job: urgent jobs first, then tenant by tenant, the first
+ * one whose size fits both the cluster budget (max_vcpus_m less what running
+ * jobs hold) and free_vcpus_m, the caller's own spare capacity. The lease
+ * lasts lease_ms. */
+sq_errcode sq_queue_claim(sq_queue *q, long lease_ms, long max_vcpus_m,
+                          long free_vcpus_m, sq_claim *out,
+                          sq_claim_result *result, sq_err *err);
 void sq_claim_free(sq_claim *c);
 
 sq_errcode sq_queue_renew(sq_queue *q, const char *id, uint64_t token,
@@ -89,6 +101,9 @@ sq_errcode sq_queue_reap(sq_queue *q, long ttl_s, sq_reaped *out, size_t max,
 
 typedef struct sq_queue_depth {
   long long ready, delayed, active, failed;
+  long long used_vcpus_m; /* held by running jobs, thousandths */
+  long long urgent;       /* of ready: in the urgent list */
+  long long tenants;      /* tenants with ready jobs */
 } sq_queue_depth;
 
 sq_errcode sq_queue_depth_get(sq_queue *q, sq_queue_depth *d, sq_err *err);

@@ -24,6 +24,7 @@ typedef enum sq_script_id {
   SQ_SCRIPT_REAP,
   SQ_SCRIPT_CANCEL,
   SQ_SCRIPT_FENCE_FLOOR,
+  SQ_SCRIPT_DEPTH,
   SQ_SCRIPT__COUNT
 } sq_script_id;
 
@@ -35,17 +36,16 @@ typedef struct sq_scripts {
 /* SCRIPT LOAD of every script (after connecting, and after NOSCRIPT). */
 sq_errcode sq_scripts_load(sq_redis *r, sq_scripts *s, sq_err *err);
 
-/* Builds the argv of EVALSHA sha numkeys keys... args... into argv/argvlen
- * (capacity cap); returns argc or -1 when it does not fit. */
-int sq_scripts_argv(const sq_scripts *s, sq_script_id id, int nkeys,
-                    const char **keys, int nargs, const char **args,
-                    const size_t *arglens, const char **argv, size_t *argvlen,
-                    int cap, char numkeys_buf[8]);
+/* Builds the argv of "EVALSHA sha 1 route_key args..." into argv/argvlen
+ * (capacity cap); returns argc or -1 when it does not fit. route_key is any
+ * key of the queue: it only routes the call to the queue's cluster slot. */
+int sq_scripts_argv(const sq_scripts *s, sq_script_id id, const char *route_key,
+                    int nargs, const char **args, const char **argv,
+                    size_t *argvlen, int cap);
 
 /* Runs a script; reloads the scripts once on NOSCRIPT (a restarted server). */
 sq_errcode sq_scripts_run(sq_redis *r, sq_scripts *s, sq_script_id id,
-                          int nkeys, const char **keys, int nargs,
-                          const char **args, const size_t *arglens,
+                          const char *route_key, int nargs, const char **args,
                           struct redisReply **reply, sq_err *err);
 
 #endif

@@ -70,6 +70,8 @@ struct supervisor {
   char worker_name[128];
   job_run *slots;
   int n_slots, n_running;
+  long capacity_m, used_m; /* this worker's vCPUs, and those its jobs hold */
+  bool budget_full_logged;
   uv_timer_t tick;
   uv_timer_t grace_timer;
   uv_async_t wake;
@@ -122,6 +124,7 @@ static void on_handle_closed(uv_handle_t *h) {
   job_run *a = h->data;
   if (--a->open_handles > 0) return;
   sq_buf_free(&a->output);
+  a->sv->used_m -= a->claim.vcpus_m;
   sq_claim_free(&a->claim);
   a->in_use = false;
   a->sv->n_running--;
@@ -246,6 +249,10 @@ static void attempt_ended(job_run *a) {
     snprintf(msg, sizeof msg, "job process killed by signal %d (%s)",
              a->term_signal, strsignal(a->term_signal));
     record_failure(sv, a, a->term_signal == SIGKILL ? SQ_EKILLED : SQ_ECRASHED, msg);
+  } else if (a->exit_status == 2) {
+    /* run-job's status for a usage or configuration error: permanent. */
+    record_failure(sv, a, SQ_ECONFIG,
+                   "job process rejected its configuration (exit status 2; see its log)");
   } else {
     snprintf(msg, sizeof msg, "job process exited with status %lld and no result",
              (long long)a->exit_status);
@@ -436,6 +443,7 @@ static void start_attempt(supervisor *sv, sq_claim *c) {
   a->started_ms = uv_now(sv->loop);
   sq_buf_init(&a->output, OUTPUT_MAX);
   sv->n_running++;
+  sv->used_m += c->vcpus_m;
   if (!spawn_attempt(sv, a)) {
     /* Could not even start: a local problem (exec missing, fd limit).
      * Count it as a temporary failure of this attempt. */
@@ -459,18 +467,25 @@ static void start_attempt(supervisor *sv, sq_claim *c) {
   (void)e;
 }
 
+/* Claims while this worker has a free slot and spare vCPUs; the claim
+ * script also checks the cluster's budget. */
 static void fill_slots(supervisor *sv) {
   while (!sv->stopping && sv->n_running < sv->n_slots &&
-         uv_now(sv->loop) >= sv->pause_until_ms) {
+         sv->used_m < sv->capacity_m && uv_now(sv->loop) >= sv->pause_until_ms) {
     sq_claim c;
+    sq_claim_result res;
     sq_err e;
-    bool got = false;
-    if (sq_queue_claim(sv->queue, sv->cfg->lease_seconds * 1000, &c, &got, &e) != SQ_OK) {
+    if (sq_queue_claim(sv->queue, sv->cfg->lease_seconds * 1000, sv->cfg->max_vcpus_m,
+                       sv->capacity_m - sv->used_m, &c, &res, &e) != SQ_OK) {
       pause_claims(sv, &e);
       return;
     }
     sv->infra_backoff_ms = 0;
-    if (!got) return;
+    if (res == SQ_CLAIM_FULL && !sv->budget_full_logged)
+      SQ_DEBUG("cluster vCPU budget (%ld.%03ld) in use; waiting for a slot",
+               sv->cfg->max_vcpus_m / 1000, sv->cfg->max_vcpus_m % 1000);
+    sv->budget_full_logged = res == SQ_CLAIM_FULL;
+    if (res != SQ_CLAIM_GOT) return;
     start_attempt(sv, &c);
   }
 }
@@ -631,7 +646,11 @@ sq_errcode sq_supervisor_run(const sq_supervisor_options *opt, sq_err *err) {
   sv.loop = uv_default_loop();
   gethostname(host, sizeof host - 1);
   snprintf(sv.worker_name, sizeof sv.worker_name, "%s:%d", host, (int)getpid());
-  sv.n_slots = opt->concurrency > 0 ? opt->concurrency : 1;
+  sv.capacity_m = opt->capacity_vcpus_m > 0 ? opt->capacity_vcpus_m : 1000;
+  /* Without a cap, slots are bounded by the smallest job size (0.125). */
+  sv.n_slots = opt->concurrency > 0 ? opt->concurrency : (int)(sv.capacity_m / 125);
+  if (sv.n_slots > 256) sv.n_slots = 256;
+  if (sv.n_slots < 1) sv.n_slots = 1;
   if ((rc = sq_retry_rules_parse(sv.cfg->retry_rules, &sv.retry_rules, err)) != SQ_OK)
     return rc;
   sv.slots = calloc((size_t)sv.n_slots, sizeof *sv.slots);
@@ -664,8 +683,10 @@ sq_errcode sq_supervisor_run(const sq_supervisor_options *opt, sq_err *err) {
   if (uv_thread_create(&sv.waiter_thread, waiter_main, &sv) == 0)
     thread_started = true;
 
-  SQ_INFO("worker %s started: queue %s, %d slot(s)%s", sv.worker_name,
-          sv.cfg->queue, sv.n_slots, opt->burst ? ", burst" : "");
+  SQ_INFO("worker %s started: queue %s, %ld.%03ld vCPUs (cluster budget %ld.%03ld), "
+          "at most %d job(s) at once%s", sv.worker_name, sv.cfg->queue,
+          sv.capacity_m / 1000, sv.capacity_m % 1000, sv.cfg->max_vcpus_m / 1000,
+          sv.cfg->max_vcpus_m % 1000, sv.n_slots, opt->burst ? ", burst" : "");
   uv_run(sv.loop, UV_RUN_DEFAULT);
   SQ_INFO("worker %s stopped: %llu succeeded, %llu failed", sv.worker_name,
           (unsigned long long)sv.jobs_done, (unsigned long long)sv.jobs_failed);

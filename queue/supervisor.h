@@ -31,7 +31,8 @@ typedef struct sq_supervisor_options {
   const sq_config *cfg;
   const char *job_exe;     /* the sheetq binary to run as the job process */
   char **child_env;        /* environment for job processes (NULL-ended) */
-  int concurrency;         /* attempts run at once */
+  long capacity_vcpus_m;   /* this worker's vCPUs, thousandths */
+  int concurrency;         /* cap on attempts at once; 0: by vCPUs only */
   bool burst;              /* exit once the whole queue has drained */
   long shutdown_grace_ms;
   long kill_grace_ms;      /* SIGTERM to SIGKILL on timeout */

@@ -52,8 +52,13 @@ for id in "${bad_ids[@]}"; do
   *cc) payload='{"v":1,"id":"j000000000000000000000dd","batch":"b00000000000000000000000","tenant":"1","report":"10","period":"2026-10"}' ;;
   *) payload='{"v":1}' ;;
   esac
-  redis HSET "${p}job:$id" payload "$payload" state queued attempts 0 max_attempts 3 >/dev/null
-  redis LPUSH "${p}ready" "$id" >/dev/null
+  # As a job appears in Redis (docs/architecture.md): a hash, an entry in its
+  # tenant's ready list, the tenant in the ring, the ready count.
+  redis HSET "${p}job:$id" payload "$payload" state queued attempts 0 max_attempts 3 \
+    tenant 1 vcpus_m 500 urgent 0 >/dev/null
+  redis LPUSH "${p}ready:1" "$id" >/dev/null
+  redis INCR "${p}nready" >/dev/null
+  if [[ $(redis SADD "${p}tenant_set" 1) == 1 ]]; then redis RPUSH "${p}tenants" 1 >/dev/null; fi
 done
 
 sq worker --burst --concurrency 2 2>"$T_DIR/worker.log" || fail "worker exited $?: $(tail -5 "$T_DIR/worker.log")"

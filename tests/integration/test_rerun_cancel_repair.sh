@@ -26,7 +26,8 @@ j10=$(job_of 10 2026-10) j11=$(job_of 11 2026-10) j12=$(job_of 12 2026-10)
 assert_contains "$(sq cancel "$j12")" "cancelled job $j12" "cancel"
 assert_eq cancelled "$(state_of "$j12")" "ledger state after cancel"
 assert_eq cancelled "$(redis HGET "${p}job:$j12" state)" "redis state after cancel"
-[[ -z $(redis LPOS "${p}ready" "$j12") ]] || fail "cancelled job still in the ready list"
+[[ -z $(redis LPOS "${p}ready:1" "$j12") ]] || fail "cancelled job still in the ready list"
+assert_eq 2 "$(redis GET "${p}nready")" "ready count after cancel"
 if sq cancel "$j12" 2>/dev/null; then fail "cancelling twice succeeded"; fi
 if sq cancel not-a-job 2>/dev/null; then fail "cancel accepted a bad id"; fi
 
