@@ -41,8 +41,18 @@ static void free_env(char **env) {
   free(env);
 }
 
-/* environ without SHEETQ_* and SHEETQ_CONFIG (but with the test-only
- * SHEETQ_TEST_FAULT, docs/testing.md), plus every resolved setting. */
+/* True for a variable that names a setting (or the config file): the child
+ * gets the resolved value instead. Others (such as the test-only
+ * SHEETQ_TEST_FAULT, docs/testing.md) pass through. */
+static bool is_setting_var(const char *entry) {
+  size_t n = strcspn(entry, "=");
+  if (n == 13 && strncmp(entry, "SHEETQ_CONFIG", 13) == 0) return true;
+  for (const sq_config_spec *s = sq_config_specs; s->key; s++)
+    if (strlen(s->env) == n && strncmp(entry, s->env, n) == 0) return true;
+  return false;
+}
+
+/* environ without the settings' variables, plus every resolved setting. */
 static char **child_env(const sq_config *cfg) {
   size_t n_env = 0, n_specs = 0, k = 0;
   char **env;
@@ -51,7 +61,7 @@ static char **child_env(const sq_config *cfg) {
   env = calloc(n_env + n_specs + 1, sizeof *env);
   if (env == NULL) return NULL;
   for (char **e = environ; *e; e++) {
-    if (strncmp(*e, "SHEETQ_", 7) == 0 && strncmp(*e, "SHEETQ_TEST_FAULT=", 18) != 0) continue;
+    if (is_setting_var(*e)) continue;
     if ((env[k++] = strdup(*e)) == NULL) goto nomem;
   }
   for (const sq_config_spec *s = sq_config_specs; s->key; s++) {

@@ -57,7 +57,13 @@ redis_del_queue() { # deletes every key of this test's queue
 
 cleanup() {
   local rc=$?
-  jobs -p | xargs -r kill -9 2>/dev/null || true
+  # Background jobs and what they started (a backgrounded shell function is
+  # a subshell whose child is the real process).
+  local pid
+  for pid in $(jobs -p); do
+    pkill -9 -P "$pid" 2>/dev/null || true
+    kill -9 "$pid" 2>/dev/null || true
+  done
   sql -e "DROP DATABASE IF EXISTS \`$T_DB\`" 2>/dev/null || true
   redis_del_queue 2>/dev/null || true
   if ((rc == 0)); then rm -rf "$T_DIR"; else echo "kept $T_DIR for inspection" >&2; fi
