@@ -210,9 +210,16 @@ int sq_cmd_enqueue(int argc, char **argv) {
     sq_err_set(&err, SQ_EIO, "cannot make a batch id");
     goto fail;
   }
-  if (sq_ledger_submit(db, batch, cfg.queue, period, (int)cfg.max_attempts, entries,
-                       n_targets, &err) != SQ_OK)
-    goto fail;
+  /* Submission is idempotent, so a deadlock or a dropped connection is
+   * simply tried again (a few times) before giving up. */
+  for (int tries = 1;; tries++) {
+    sq_errcode rc = sq_ledger_submit(db, batch, cfg.queue, period, (int)cfg.max_attempts,
+                                     entries, n_targets, &err);
+    if (rc == SQ_OK) break;
+    if (!sq_error_is_temporary(rc) || tries == 3) goto fail;
+    SQ_WARN("ledger submit failed (%s); trying again", err.msg);
+    if (rc == SQ_EDB_CONNECT && sq_db_reconnect(db, &err) != SQ_OK) goto fail;
+  }
 
   /* Push what Redis may not hold yet: new jobs, and jobs an earlier run left
    * in state submitted (it crashed before reaching Redis). */

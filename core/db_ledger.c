@@ -210,7 +210,7 @@ sq_errcode sq_ledger_submit(sq_db *db, const char *batch_id, const char *queue,
   if (created == 0) return SQ_OK; /* nothing new: no batch to remember */
   return sq_db_exec(
       db,
-      "INSERT INTO sheetq_batches (id, queue, period, targets, created, "
+      "INSERT IGNORE INTO sheetq_batches (id, queue, period, targets, created, "
       "created_at) VALUES (:batch, :queue, :period, :targets, :created, "
       "UTC_TIMESTAMP(3))",
       (sq_param[]){SQ_P_STR("batch", batch_id), SQ_P_STR("queue", queue),
