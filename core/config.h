@@ -31,6 +31,8 @@ typedef struct sq_config {
   long retry_backoff;
   long concurrency;
   long job_ttl;
+  long auto_rerun_delay; /* seconds; 0: failed jobs are not re-run by themselves */
+  long ledger_check_interval; /* seconds between a worker's ledger checks */
   long max_vcpus_m;    /* cluster budget, milli-vCPUs */
   long job_vcpus_m;    /* a job's default size, milli-vCPUs */
   long worker_vcpus_m; /* this worker's capacity; 0: its CPU count */

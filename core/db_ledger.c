@@ -55,6 +55,7 @@ static const char *const schema[] = {
     " max_attempts INT NOT NULL,"
     " vcpus_m INT UNSIGNED NOT NULL DEFAULT 2000,"
     " urgent TINYINT NOT NULL DEFAULT 0,"
+    " auto_rerun TINYINT NOT NULL DEFAULT 0,"
     " lease_token BIGINT UNSIGNED NULL,"
     " worker VARCHAR(128) NULL,"
     " cloned_from CHAR(24) NULL,"
@@ -561,7 +562,7 @@ sq_errcode sq_ledger_get_job(sq_db *db, const char *job_id, sq_job *job,
 }
 
 sq_errcode sq_ledger_clone(sq_db *db, const char *job_id, int max_attempts,
-                           sq_job *clone, sq_err *err) {
+                           bool automatic, sq_job *clone, sq_err *err) {
   sq_job orig;
   sq_job_state state;
   char period[SQ_PERIOD_STR_LEN];
@@ -593,15 +594,15 @@ sq_errcode sq_ledger_clone(sq_db *db, const char *job_id, int max_attempts,
     sq_param p[] = {SQ_P_STR("id", clone->id), SQ_P_STR("batch", orig.batch_id),
                     SQ_P_U64("tenant", orig.tenant_id), SQ_P_U64("report", orig.report_id),
                     SQ_P_STR("period", period), SQ_P_I64("max", max_attempts),
-                    SQ_P_STR("from", job_id)};
+                    SQ_P_STR("from", job_id), SQ_P_I64("auto", automatic)};
     rc = sq_db_exec(db,
                     "INSERT IGNORE INTO sheetq_jobs (id, batch_id, queue, tenant_id, "
                     "report_id, period, state, live, max_attempts, vcpus_m, urgent, "
-                    "cloned_from, created_at, updated_at) SELECT :id, :batch, queue, "
-                    ":tenant, :report, :period, 'submitted', 1, :max, vcpus_m, 1, "
-                    ":from, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) FROM sheetq_jobs "
-                    "WHERE id = :from",
-                    p, 7, &changed, err);
+                    "auto_rerun, cloned_from, created_at, updated_at) SELECT :id, "
+                    ":batch, queue, :tenant, :report, :period, 'submitted', 1, :max, "
+                    "vcpus_m, 1, :auto, :from, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) "
+                    "FROM sheetq_jobs WHERE id = :from",
+                    p, 8, &changed, err);
   }
   if (rc != SQ_OK) goto fail;
   if (changed == 0) {
@@ -746,4 +747,35 @@ sq_errcode sq_ledger_attempts(sq_db *db, const char *job_id,
                      "error, started_at, finished_at FROM sheetq_attempts "
                      "WHERE job_id = :id ORDER BY started_at, lease_token",
                      (sq_param[]){SQ_P_STR("id", job_id)}, 1, read_attempt, &c, err);
+}
+
+typedef struct rerun_ctx {
+  sq_ledger_rerun_cb cb;
+  void *ctx;
+} rerun_ctx;
+
+static sq_errcode read_rerun(void *ctx, char **row, const unsigned long *len,
+                             unsigned n_fields, sq_err *err) {
+  rerun_ctx *r = ctx;
+  char id[SQ_ID_SIZE];
+  (void)err;
+  if (n_fields != 2 || !row[0] || len[0] != SQ_ID_LEN) return SQ_OK;
+  memcpy(id, row[0], SQ_ID_LEN);
+  id[SQ_ID_LEN] = '\0';
+  return r->cb(r->ctx, id, sq_errcode_from_name(row[1] ? row[1] : ""));
+}
+
+sq_errcode sq_ledger_auto_rerun_candidates(sq_db *db, const char *queue,
+                                           long delay_s, sq_ledger_rerun_cb cb,
+                                           void *ctx, sq_err *err) {
+  rerun_ctx r = {cb, ctx};
+  return sq_db_query(db,
+                     "SELECT j.id, j.last_error_code FROM sheetq_jobs j "
+                     "WHERE j.queue = :queue AND j.state = 'failed' AND j.auto_rerun = 0 "
+                     "AND j.finished_at <= UTC_TIMESTAMP(3) - INTERVAL :delay SECOND "
+                     "AND j.finished_at > UTC_TIMESTAMP(3) - INTERVAL :delay SECOND "
+                     "- INTERVAL 1 DAY AND NOT EXISTS (SELECT 1 FROM sheetq_jobs c "
+                     "WHERE c.cloned_from = j.id) ORDER BY j.finished_at LIMIT 100",
+                     (sq_param[]){SQ_P_STR("queue", queue), SQ_P_I64("delay", delay_s)},
+                     2, read_rerun, &r, err);
 }

@@ -79,11 +79,21 @@ sq_errcode sq_ledger_attempt_failed(sq_db *db, const char *job_id, int attempt,
 
 /* Re-run: clones a finished job (failed, succeeded or cancelled) into a new
  * job with a fresh set of attempts, in the same batch, linked by
- * cloned_from. The original stays as it was but stops being the live job of
+ * cloned_from; automatic marks a clone made by the auto-rerun policy, which
+ * is never cloned automatically again. The original stays as it was but stops being the live job of
  * its report and period. SQ_EINVAL if the job is not finished, SQ_ENOT_FOUND
  * if it does not exist. The clone is in state submitted; *clone is filled. */
 sq_errcode sq_ledger_clone(sq_db *db, const char *job_id, int max_attempts,
-                           sq_job *clone, sq_err *err);
+                           bool automatic, sq_job *clone, sq_err *err);
+
+/* The automatic re-run policy: failed jobs of the queue that failed at least
+ * delay_s ago (but less than a day before that), were not themselves
+ * automatic re-runs, and have no clone yet, with their last error. */
+typedef sq_errcode (*sq_ledger_rerun_cb)(void *ctx, const char *job_id,
+                                         sq_errcode last_error);
+sq_errcode sq_ledger_auto_rerun_candidates(sq_db *db, const char *queue,
+                                           long delay_s, sq_ledger_rerun_cb cb,
+                                           void *ctx, sq_err *err);
 /* The newest job of a report and period (for `rerun --report --period`). */
 sq_errcode sq_ledger_latest_job(sq_db *db, uint64_t report_id,
                                 sq_period period, char job_id[SQ_ID_SIZE],

@@ -36,7 +36,6 @@
 #define TICK_MS 500
 #define OUTPUT_MAX 8192      /* a child's result line */
 #define REAP_BATCH 64
-#define REPAIR_INTERVAL_MS 60000 /* ledger vs Redis check */
 #define INFRA_BACKOFF_MAX_MS 30000
 
 typedef struct supervisor supervisor;
@@ -119,6 +118,7 @@ static void pause_claims(supervisor *sv, const sq_err *e) {
 
 static void fill_slots(supervisor *sv);
 static void maybe_finish(supervisor *sv);
+static void auto_rerun(supervisor *sv);
 
 static void on_handle_closed(uv_handle_t *h) {
   job_run *a = h->data;
@@ -545,13 +545,60 @@ static void repair(supervisor *sv) {
   sq_repair_stats st;
   sq_err e;
   if (uv_now(sv->loop) < sv->next_repair_ms) return;
-  sv->next_repair_ms = uv_now(sv->loop) + REPAIR_INTERVAL_MS;
+  sv->next_repair_ms = uv_now(sv->loop) + (uint64_t)sv->cfg->ledger_check_interval * 1000;
+  auto_rerun(sv);
   if (LEDGER_RETRY(sv, &e, sq_sync_repair(sv->db, sv->queue, sv->cfg->queue,
                                           (int)sv->cfg->max_attempts, &st, &e)) != SQ_OK)
     SQ_WARN("ledger check failed (will retry): %s", e.msg);
   else if (st.requeued > 0)
     SQ_WARN("ledger check: %zu of %zu unfinished job(s) were missing from redis; "
             "queued them again", st.requeued, st.unfinished);
+}
+
+/* The automatic re-run policy (auto_rerun_delay): a job that failed for good
+ * of a temporary cause (attempts used up during an outage longer than the
+ * backoff) is cloned once, after the delay. Permanent failures are left for
+ * a person. Workers may race here: the ledger's unique live job lets one
+ * clone through and refuses the others. */
+typedef struct auto_rerun_ctx {
+  supervisor *sv;
+  size_t n;
+  char ids[100][SQ_ID_SIZE];
+} auto_rerun_ctx;
+
+static sq_errcode auto_rerun_one(void *ctx, const char *job_id, sq_errcode last) {
+  auto_rerun_ctx *r = ctx;
+  /* Collected now, cloned after the query: one connection, one statement. */
+  if (!sq_retry_rules_allow(&r->sv->retry_rules, last) || r->n == 100) return SQ_OK;
+  snprintf(r->ids[r->n++], SQ_ID_SIZE, "%s", job_id);
+  return SQ_OK;
+}
+
+static void auto_rerun(supervisor *sv) {
+  static auto_rerun_ctx r; /* loop thread only; too big for the stack */
+  sq_err e;
+  if (sv->cfg->auto_rerun_delay <= 0) return;
+  r.sv = sv;
+  r.n = 0;
+  if (sq_ledger_auto_rerun_candidates(sv->db, sv->cfg->queue, sv->cfg->auto_rerun_delay,
+                                      auto_rerun_one, &r, &e) != SQ_OK) {
+    SQ_WARN("auto-rerun check failed: %s", e.msg);
+    return;
+  }
+  for (size_t i = 0; i < r.n; i++) {
+    char original[SQ_ID_SIZE];
+    sq_job clone;
+    size_t added;
+    snprintf(original, sizeof original, "%s", r.ids[i]);
+    if (sq_ledger_clone(sv->db, original, (int)sv->cfg->max_attempts, true, &clone, &e) != SQ_OK)
+      continue; /* another worker got there first, or it changed meanwhile */
+    if (sq_sync_push(sv->db, sv->queue, &clone, 1, (int)sv->cfg->max_attempts, &added, &e) != SQ_OK)
+      SQ_LOG_JOB(SQ_LOG_WARN, clone.id, 0, "auto-rerun clone not queued yet (%s); "
+                 "the ledger check will queue it", e.msg);
+    else
+      SQ_LOG_JOB(SQ_LOG_INFO, original, 0, "failed for good; re-run automatically as job %s",
+                 clone.id);
+  }
 }
 
 static void on_tick(uv_timer_t *t) {
