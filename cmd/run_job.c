@@ -4,6 +4,7 @@
  * export or debug one report by hand (no queue, no ledger involved). */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,13 +66,15 @@ static sq_errcode on_option(void *ctx, int id, const char *arg, sq_err *err) {
  * go on to store a result that no one will record, possibly over a newer one.
  * (A live worker that loses a lease SIGKILLs its job process itself.) */
 static sq_errcode die_with_worker(sq_err *err) {
-  pid_t worker = getppid();
+  struct pollfd out = {STDOUT_FILENO, 0, 0};
   char buf[128];
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
     return sq_err_set(err, SQ_EINTERNAL, "prctl(PR_SET_PDEATHSIG): %s",
                       strerror_r(errno, buf, sizeof buf));
-  /* The worker died before prctl() could arm the signal. */
-  if (getppid() != worker)
+  /* A worker that died before prctl() sent no signal, but its end of the
+   * result pipe is closed by now (a dying process closes its files before
+   * its children are told). */
+  if (poll(&out, 1, 0) == 1 && (out.revents & (POLLERR | POLLHUP | POLLNVAL)))
     return sq_err_set(err, SQ_EKILLED, "the worker exited before the job started");
   return SQ_OK;
 }

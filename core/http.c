@@ -239,6 +239,8 @@ sq_errcode sq_http_perform(sq_http *h, const sq_http_request *req,
   (void)curl_easy_setopt(c, CURLOPT_URL, req->url);
   (void)curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   (void)curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  /* The path goes out as given: a signed path must not be normalised. */
+  (void)curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
   (void)curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
   (void)curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                          req->connect_timeout_ms > 0 ? req->connect_timeout_ms

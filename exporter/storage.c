@@ -8,6 +8,7 @@
 
 #include "exporter/object_key.h"
 #include "exporter/storage_file.h"
+#include "exporter/storage_s3.h"
 
 sq_storage *sq_storage_open(const char *url, sq_err *err) {
   size_t scheme_len;
@@ -25,10 +26,7 @@ sq_storage *sq_storage_open(const char *url, sq_err *err) {
     }
     return sq_storage_file_open(url + 7, err);
   }
-  if (strncmp(url, "s3://", 5) == 0) {
-    sq_err_set(err, SQ_ECONFIG, "s3 storage is not built yet");
-    return NULL;
-  }
+  if (strncmp(url, "s3://", 5) == 0) return sq_storage_s3_open(url, err);
   /* Print only the scheme: the rest may hold credentials. */
   scheme_len = strcspn(url, ":");
   if (url[scheme_len] != ':') {

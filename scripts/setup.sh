@@ -6,16 +6,23 @@ set -euo pipefail
 packages=(
   # build
   build-essential meson ninja-build pkg-config
-  # libraries (pkg-config: xlsxwriter libmariadb hiredis libuv libcjson libcurl)
+  # libraries (pkg-config: xlsxwriter libmariadb hiredis libuv libcjson libcurl libcrypto)
   libxlsxwriter-dev libmariadb-dev libhiredis-dev libuv1-dev libcjson-dev
-  libcurl4-openssl-dev zlib1g-dev
+  libcurl4-openssl-dev libssl-dev zlib1g-dev
   # servers and clients for the demo and the tests
   mariadb-server mariadb-client redis-server redis-tools
-  # independent readers for the tests
-  python3 python3-openpyxl python3-pymysql
+  # independent readers for the tests (awscli: S3 objects, /usr/bin/aws)
+  python3 python3-openpyxl python3-pymysql awscli
   # measuring
   time
 )
+
+# The S3 test server (tests/s3) runs on Node.js with npm. A Node.js already
+# installed (this machine kind ships Node 20, which s3rver 4 needs) is kept:
+# Debian's npm package would pull in Debian's older nodejs over it.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -62,7 +62,7 @@ TEST(urls) {
   ASSERT_INT_EQ(e.code, SQ_ECONFIG);
   ASSERT(sq_storage_open("s3://key:secret@bucket/prefix", &e) == NULL);
   ASSERT_INT_EQ(e.code, SQ_ECONFIG);
-  ASSERT_STR_EQ(e.msg, "s3 storage is not built yet");
+  ASSERT(strstr(e.msg, "secret") == NULL); /* no secrets echoed */
   ASSERT(sq_storage_open("ftp://user:pw@host/x", &e) == NULL);
   ASSERT_INT_EQ(e.code, SQ_ECONFIG);
   ASSERT(strstr(e.msg, "pw") == NULL); /* no secrets echoed */
