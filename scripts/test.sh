@@ -19,10 +19,10 @@ fi
 
 if [[ ! -f build-test/build.ninja ]]; then
   meson setup build-test -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dwerror=true >/dev/null
+    -Dwerror=true
 fi
 if [[ ! -f build-test-release/build.ninja ]]; then
-  meson setup build-test-release --buildtype=release -Dwerror=true >/dev/null
+  meson setup build-test-release --buildtype=release -Dwerror=true
 fi
 ninja -C build-test
 ninja -C build-test-release
