@@ -779,3 +779,22 @@ sq_errcode sq_ledger_auto_rerun_candidates(sq_db *db, const char *queue,
                      (sq_param[]){SQ_P_STR("queue", queue), SQ_P_I64("delay", delay_s)},
                      2, read_rerun, &r, err);
 }
+
+sq_errcode sq_ledger_attempt_lost(sq_db *db, const char *job_id, uint64_t token,
+                                  sq_err *err) {
+  sq_param p[] = {SQ_P_STR("id", job_id), SQ_P_U64("token", token)};
+  sq_errcode rc = sq_db_exec(db,
+                             "UPDATE sheetq_attempts SET outcome = 'lost', "
+                             "error_code = 'lease_lost', error = 'the worker stopped "
+                             "renewing its lease; the job went back to the queue', "
+                             "finished_at = UTC_TIMESTAMP(3) WHERE job_id = :id "
+                             "AND lease_token = :token AND outcome = 'running'",
+                             p, 2, NULL, err);
+  if (rc == SQ_OK)
+    rc = sq_db_exec(db,
+                    "UPDATE sheetq_jobs SET state = 'runnable', "
+                    "updated_at = UTC_TIMESTAMP(3) WHERE id = :id "
+                    "AND lease_token = :token AND state = 'running'",
+                    p, 2, NULL, err);
+  return rc;
+}

@@ -132,6 +132,12 @@ typedef sq_errcode (*sq_ledger_attempt_cb)(void *ctx,
 sq_errcode sq_ledger_attempts(sq_db *db, const char *job_id,
                               sq_ledger_attempt_cb cb, void *ctx, sq_err *err);
 
+/* An attempt whose lease expired (its worker died or stalled) and whose job
+ * went back to the queue: the attempt becomes lost, the job runnable. A
+ * no-op when the job has moved on (another claim, an outcome). */
+sq_errcode sq_ledger_attempt_lost(sq_db *db, const char *job_id, uint64_t token,
+                                  sq_err *err);
+
 typedef struct sq_ledger_counts {
   uint64_t by_state[SQ_JOB__STATES];
   uint64_t total;

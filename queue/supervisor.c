@@ -505,6 +505,8 @@ static void reap(supervisor *sv) {
     if (!r->failed) {
       SQ_LOG_JOB(SQ_LOG_WARN, r->id, r->attempt,
                  "lease expired (worker lost); job returned to the queue");
+      if (LEDGER_RETRY(sv, &e, sq_ledger_attempt_lost(sv->db, r->id, r->token, &e)) != SQ_OK)
+        SQ_LOG_JOB(SQ_LOG_WARN, r->id, r->attempt, "ledger not updated: %s", e.msg);
       continue;
     }
     SQ_LOG_JOB(SQ_LOG_ERROR, r->id, r->attempt,
