@@ -23,7 +23,7 @@ const sq_config_spec sq_config_specs[] = {
      "redis://127.0.0.1:6379/0", 0, 0, true, "queue: redis://[:password@]host:port/db"},
     {"storage_url", "SHEETQ_STORAGE_URL", SQ_CONF_STR, OFF(storage_url),
      "file:///var/lib/sheetq/exports", 0, 0, false,
-     "where files go: file:///absolute/dir"},
+     "where files go: file:///absolute/dir or s3://bucket/prefix"},
     {"queue", "SHEETQ_QUEUE", SQ_CONF_STR, OFF(queue), "default", 0, 0, false,
      "queue name (letters, digits, '-', '_', '.')"},
     {"key_template", "SHEETQ_KEY_TEMPLATE", SQ_CONF_STR, OFF(key_template),

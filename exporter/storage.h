@@ -1,7 +1,7 @@
 /* storage.h - where finished exports go: object storage behind one vtable.
  *
- * sq_storage_open() picks a backend from the URL scheme ("file:///abs/dir";
- * "s3://" is reserved for the S3 backend, not built yet). Callers only see
+ * sq_storage_open() picks a backend from the URL scheme ("file:///abs/dir",
+ * storage_file.c; "s3://bucket/prefix", storage_s3.c). Callers only see
  * the opaque sq_storage and the functions below; backends fill in an
  * sq_storage_type (after redis connection.h) and embed struct sq_storage as
  * the first member of their own struct.
@@ -24,8 +24,8 @@
 typedef struct sq_storage sq_storage;
 
 /* "file:///abs/dir" (the directory is created if missing; no %-decoding);
- * "s3://..." -> SQ_ECONFIG "s3 storage is not built yet"; anything else
- * SQ_ECONFIG. Returns NULL with err set on failure. */
+ * "s3://bucket[/prefix][?path_style=1]" (docs/configuration.md); anything
+ * else SQ_ECONFIG. Returns NULL with err set on failure. */
 sq_storage *sq_storage_open(const char *url, sq_err *err);
 
 /* Durably stores the finished local file under key (checked with
