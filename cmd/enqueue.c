@@ -116,10 +116,11 @@ static sq_errcode repair(const sq_config *cfg, sq_err *err) {
     goto out;
   }
   if ((rc = sq_ledger_migrate(db, err)) != SQ_OK ||
-      (rc = sq_sync_repair(db, q, cfg->queue, (int)cfg->max_attempts, &st, err)) != SQ_OK)
+      (rc = sq_sync_repair(db, q, cfg->queue, &st, err)) != SQ_OK)
     goto out;
   printf("repair: queue %s: %zu unfinished job(s) in the ledger, %zu missing from "
-         "redis and queued again\n", cfg->queue, st.unfinished, st.requeued);
+         "redis and queued again, %zu failed in redis and now failed in the ledger\n",
+         cfg->queue, st.unfinished, st.requeued, st.finished);
 out:
   sq_queue_close(q);
   sq_db_close(db);
@@ -234,7 +235,7 @@ int sq_cmd_enqueue(int argc, char **argv) {
   if (n_push > 0) {
     if ((q = sq_queue_open(cfg.redis_url, cfg.queue, 10000, &err)) == NULL) goto fail;
     if (sq_queue_check_server(q, &err) != SQ_OK) goto fail;
-    if (sq_sync_push(db, q, to_push, n_push, (int)cfg.max_attempts, &added, &err) != SQ_OK)
+    if (sq_sync_push(db, q, to_push, n_push, &added, NULL, &err) != SQ_OK)
       goto fail;
   }
 

@@ -81,7 +81,7 @@ int sq_cmd_rerun(int argc, char **argv) {
   }
   if (sq_ledger_clone(db, job_id, (int)cfg.max_attempts, false, &clone, &err) != SQ_OK) goto fail;
   if ((q = sq_queue_open(cfg.redis_url, cfg.queue, 10000, &err)) == NULL ||
-      sq_sync_push(db, q, &clone, 1, (int)cfg.max_attempts, &added, &err) != SQ_OK) {
+      sq_sync_push(db, q, &clone, 1, &added, NULL, &err) != SQ_OK) {
     /* The clone is in the ledger as submitted: `enqueue --repair` (or the
      * workers' periodic check) will queue it. Say so. */
     fprintf(stderr, "sheetq rerun: job %s was created but not queued yet: %s; "

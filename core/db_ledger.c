@@ -113,12 +113,13 @@ typedef struct lookup_ctx {
 static sq_errcode lookup_row(void *ctx, char **row, const unsigned long *len,
                              unsigned n_fields, sq_err *err) {
   lookup_ctx *c = ctx;
-  uint64_t report_id, vcpus_m, urgent;
+  uint64_t report_id, vcpus_m, urgent, max_attempts, attempts;
   sq_job_state state;
-  if (n_fields != 6 || !row[0] || !row[1] || !row[2] || !row[3] ||
+  if (n_fields != 8 || !row[0] || !row[1] || !row[2] || !row[3] ||
       len[0] != SQ_ID_LEN || !sq_parse_u64(row[2], len[2], &report_id) ||
       !sq_job_state_parse(row[3], len[3], &state) ||
-      !sq_parse_u64(row[4], len[4], &vcpus_m) || !sq_parse_u64(row[5], len[5], &urgent))
+      !sq_parse_u64(row[4], len[4], &vcpus_m) || !sq_parse_u64(row[5], len[5], &urgent) ||
+      !sq_parse_u64(row[6], len[6], &max_attempts) || !sq_parse_u64(row[7], len[7], &attempts))
     return sq_err_set(err, SQ_EDB_DATA, "ledger: malformed sheetq_jobs row");
   for (size_t i = 0; i < c->n; i++) {
     sq_ledger_entry *e = &c->entries[i];
@@ -130,6 +131,8 @@ static sq_errcode lookup_row(void *ctx, char **row, const unsigned long *len,
     e->state = state;
     e->job.vcpus_m = (long)vcpus_m;
     e->job.urgent = urgent != 0;
+    e->job.max_attempts = (int)max_attempts;
+    e->job.attempts = (int)attempts;
     e->created = strcmp(e->job.batch_id, c->batch_id) == 0;
   }
   return SQ_OK;
@@ -176,9 +179,9 @@ static sq_errcode submit_chunk(sq_db *db, const char *batch_id,
     rc = sq_db_exec(db, sq_buf_str(&sql), p, 5, NULL, err);
     if (rc != SQ_OK) goto out;
     rc = sq_db_query(db,
-                     "SELECT id, batch_id, report_id, state, vcpus_m, urgent "
-                     "FROM sheetq_jobs WHERE period = :period AND live = 1 "
-                     "AND report_id IN (:reports)",
+                     "SELECT id, batch_id, report_id, state, vcpus_m, urgent, "
+                     "max_attempts, attempts FROM sheetq_jobs WHERE period = :period "
+                     "AND live = 1 AND report_id IN (:reports)",
                      p, 5, lookup_row, &lc, err);
   }
   goto out;
@@ -199,6 +202,8 @@ sq_errcode sq_ledger_submit(sq_db *db, const char *batch_id, const char *queue,
   sq_period_format(period, p);
   for (size_t i = 0; i < n; i++) {
     entries[i].job.period = period;
+    entries[i].job.max_attempts = max_attempts;
+    entries[i].job.attempts = 0;
     entries[i].created = false;
   }
   for (size_t off = 0; off < n; off += CHUNK) {
@@ -287,9 +292,10 @@ static sq_errcode fence_refused(sq_db *db, const char *job_id, uint64_t token,
     return sq_err_set(err, SQ_ECANCELLED, "job %s is already %s", job_id,
                       sq_job_state_name(s.state));
   return sq_err_set(err, SQ_ELEASE_LOST,
-                    "job %s: lease token %llu is stale (ledger holds %llu)",
-                    job_id, (unsigned long long)token,
-                    (unsigned long long)s.token);
+                    "job %s: the ledger does not accept claim token %llu "
+                    "(it holds token %llu, state %s)", job_id,
+                    (unsigned long long)token, (unsigned long long)s.token,
+                    sq_job_state_name(s.state));
 }
 
 sq_errcode sq_ledger_attempt_start(sq_db *db, const char *job_id, int attempt,
@@ -523,9 +529,10 @@ typedef struct job_row {
 static sq_errcode read_job(void *ctx, char **row, const unsigned long *len,
                            unsigned n_fields, sq_err *err) {
   job_row *j = ctx;
-  uint64_t vcpus_m = 0, urgent = 0;
-  if (n_fields != 9 || !sq_parse_u64(row[7], len[7], &vcpus_m) ||
-      !sq_parse_u64(row[8], len[8], &urgent) || !row[0] || len[0] != SQ_ID_LEN || !row[1] ||
+  uint64_t vcpus_m = 0, urgent = 0, max_attempts = 0, attempts = 0;
+  if (n_fields != 11 || !sq_parse_u64(row[7], len[7], &vcpus_m) ||
+      !sq_parse_u64(row[8], len[8], &urgent) || !sq_parse_u64(row[9], len[9], &max_attempts) ||
+      !sq_parse_u64(row[10], len[10], &attempts) || !row[0] || len[0] != SQ_ID_LEN || !row[1] ||
       len[1] != SQ_ID_LEN || !sq_parse_u64(row[2], len[2], &j->job.tenant_id) ||
       !sq_parse_u64(row[3], len[3], &j->job.report_id) ||
       sq_period_parse(row[4], &j->job.period, NULL) != SQ_OK ||
@@ -537,6 +544,8 @@ static sq_errcode read_job(void *ctx, char **row, const unsigned long *len,
   j->job.batch_id[SQ_ID_LEN] = '\0';
   j->job.vcpus_m = (long)vcpus_m;
   j->job.urgent = urgent != 0;
+  j->job.max_attempts = (int)max_attempts;
+  j->job.attempts = (int)attempts;
   j->token = 0;
   if (row[6] && !sq_parse_u64(row[6], len[6], &j->token))
     return sq_err_set(err, SQ_EDB_DATA, "ledger: bad lease token");
@@ -544,8 +553,9 @@ static sq_errcode read_job(void *ctx, char **row, const unsigned long *len,
   return SQ_OK;
 }
 
-#define JOB_COLUMNS \
-  "id, batch_id, tenant_id, report_id, period, state, lease_token, vcpus_m, urgent"
+#define JOB_COLUMNS                                                         \
+  "id, batch_id, tenant_id, report_id, period, state, lease_token, vcpus_m, " \
+  "urgent, max_attempts, attempts"
 
 sq_errcode sq_ledger_get_job(sq_db *db, const char *job_id, sq_job *job,
                              sq_job_state *state, sq_err *err) {
@@ -582,6 +592,8 @@ sq_errcode sq_ledger_clone(sq_db *db, const char *job_id, int max_attempts,
   }
   *clone = orig;
   clone->urgent = true; /* a re-run goes before the batch */
+  clone->max_attempts = max_attempts;
+  clone->attempts = 0;
   if ((rc = sq_id_new('j', clone->id)) != SQ_OK) {
     sq_err_set(err, rc, "cannot make a job id");
     goto fail;
@@ -796,5 +808,32 @@ sq_errcode sq_ledger_attempt_lost(sq_db *db, const char *job_id, uint64_t token,
                     "updated_at = UTC_TIMESTAMP(3) WHERE id = :id "
                     "AND lease_token = :token AND state = 'running'",
                     p, 2, NULL, err);
+  return rc;
+}
+
+sq_errcode sq_ledger_fail_lost(sq_db *db, const char *job_id, int attempt,
+                               uint64_t token, const char *message, sq_err *err) {
+  sq_param p[] = {SQ_P_STR("id", job_id), SQ_P_I64("attempt", attempt),
+                  SQ_P_U64("token", token), SQ_P_STR("msg", message)};
+  sq_errcode rc = sq_db_begin(db, err);
+  if (rc != SQ_OK) return rc;
+  /* The lost claim may never have reached the ledger (its worker died first):
+   * the ledger then holds an older token, and that is fine. */
+  rc = sq_db_exec(db,
+                  "UPDATE sheetq_jobs SET state = 'failed', live = NULL, "
+                  "attempts = GREATEST(attempts, :attempt), last_error_code = 'lease_lost', "
+                  "last_error = :msg, finished_at = UTC_TIMESTAMP(3), "
+                  "updated_at = UTC_TIMESTAMP(3) WHERE id = :id "
+                  "AND state IN ('submitted','runnable','running') "
+                  "AND COALESCE(lease_token, 0) <= :token",
+                  p, 4, NULL, err);
+  if (rc == SQ_OK)
+    rc = sq_db_exec(db,
+                    "UPDATE sheetq_attempts SET outcome = 'lost', error_code = 'lease_lost', "
+                    "error = :msg, finished_at = UTC_TIMESTAMP(3) WHERE job_id = :id "
+                    "AND outcome = 'running' AND lease_token <= :token",
+                    p, 4, NULL, err);
+  if (rc == SQ_OK) rc = sq_db_commit(db, err);
+  if (rc != SQ_OK) sq_db_rollback(db);
   return rc;
 }

@@ -138,6 +138,13 @@ sq_errcode sq_ledger_attempts(sq_db *db, const char *job_id,
 sq_errcode sq_ledger_attempt_lost(sq_db *db, const char *job_id, uint64_t token,
                                   sq_err *err);
 
+/* A job whose last claim was lost (lease expired on its last attempt) and
+ * that Redis therefore failed for good: fails it in the ledger too, whether
+ * or not the lost claim had reached the ledger (any token up to `token` is
+ * accepted). Pass UINT64_MAX when the token is unknown. */
+sq_errcode sq_ledger_fail_lost(sq_db *db, const char *job_id, int attempt,
+                               uint64_t token, const char *message, sq_err *err);
+
 typedef struct sq_ledger_counts {
   uint64_t by_state[SQ_JOB__STATES];
   uint64_t total;

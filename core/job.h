@@ -30,6 +30,8 @@ typedef struct sq_job {
   /* Scheduling, kept in the ledger and the Redis job hash, not the payload: */
   long vcpus_m; /* share of the cluster's vCPU budget, thousandths */
   bool urgent;  /* re-runs and on-demand exports go before the batch */
+  int max_attempts;
+  int attempts; /* already used (the ledger's count; 0 for a new job) */
 } sq_job;
 
 /* Makes a new id with the given prefix ('j' job, 'b' batch). */

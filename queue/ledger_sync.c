@@ -8,11 +8,12 @@
 #include "core/log.h"
 
 sq_errcode sq_sync_push(sq_db *db, sq_queue *q, const sq_job *jobs, size_t n,
-                        int max_attempts, size_t *added, sq_err *err) {
+                        size_t *added, size_t *finished, sq_err *err) {
   sq_queue_item *items = NULL;
   char **payloads = NULL;
   sq_errcode rc = SQ_ENOMEM;
   *added = 0;
+  if (finished) *finished = 0;
   if (n == 0) return SQ_OK;
   items = calloc(n, sizeof *items);
   payloads = calloc(n, sizeof *payloads);
@@ -24,9 +25,19 @@ sq_errcode sq_sync_push(sq_db *db, sq_queue *q, const sq_job *jobs, size_t n,
     items[i].tenant_id = jobs[i].tenant_id;
     items[i].vcpus_m = jobs[i].vcpus_m;
     items[i].urgent = jobs[i].urgent;
+    items[i].max_attempts = jobs[i].max_attempts;
+    items[i].attempts = jobs[i].attempts;
   }
-  rc = sq_queue_submit(q, items, n, max_attempts, added, err);
+  rc = sq_queue_submit(q, items, n, added, err);
   if (rc == SQ_OK) rc = sq_ledger_mark_runnable(db, jobs, n, err);
+  /* Redis failed these for good (the reaper's ledger write never landed):
+   * Redis's terminal state is final, so the ledger follows it. */
+  for (size_t i = 0; rc == SQ_OK && i < n; i++) {
+    if (!items[i].was_failed) continue;
+    rc = sq_ledger_fail_lost(db, jobs[i].id, jobs[i].max_attempts, UINT64_MAX,
+                             "worker lost (lease expired) on the last attempt", err);
+    if (rc == SQ_OK && finished) (*finished)++;
+  }
   goto out;
 nomem:
   rc = sq_err_set(err, SQ_ENOMEM, "out of memory for %zu jobs", n);
@@ -57,8 +68,7 @@ static sq_errcode collect(void *ctx, const sq_job *job, sq_job_state state) {
 }
 
 sq_errcode sq_sync_repair(sq_db *db, sq_queue *q, const char *queue,
-                          int max_attempts, sq_repair_stats *stats,
-                          sq_err *err) {
+                          sq_repair_stats *stats, sq_err *err) {
   collect_ctx c = {NULL, 0, 0};
   uint64_t max_token = 0;
   sq_errcode rc;
@@ -69,7 +79,7 @@ sq_errcode sq_sync_repair(sq_db *db, sq_queue *q, const char *queue,
    * lost its counter with the rest of its data. */
   if (rc == SQ_OK) rc = sq_queue_fence_floor(q, max_token, err);
   if (rc == SQ_OK)
-    rc = sq_sync_push(db, q, c.jobs, c.n, max_attempts, &stats->requeued, err);
+    rc = sq_sync_push(db, q, c.jobs, c.n, &stats->requeued, &stats->finished, err);
   stats->unfinished = c.n;
   free(c.jobs);
   return rc;

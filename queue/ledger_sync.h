@@ -18,17 +18,20 @@
 #include "queue/queue.h"
 
 /* Submits jobs (already in the ledger) to Redis and marks them runnable.
- * Each job's size and urgency go with it. */
+ * Each job's size, urgency, attempt limit and attempts used go with it. A
+ * job Redis already holds as failed for good (its last lease expired and the
+ * ledger write was lost) is failed in the ledger too; *finished counts those
+ * (may be NULL). */
 sq_errcode sq_sync_push(sq_db *db, sq_queue *q, const sq_job *jobs, size_t n,
-                        int max_attempts, size_t *added, sq_err *err);
+                        size_t *added, size_t *finished, sq_err *err);
 
 typedef struct sq_repair_stats {
   size_t unfinished; /* jobs the ledger holds as not finished */
   size_t requeued;   /* of those, missing from Redis and put back */
+  size_t finished;   /* of those, failed in Redis: failed in the ledger */
 } sq_repair_stats;
 
 sq_errcode sq_sync_repair(sq_db *db, sq_queue *q, const char *queue,
-                          int max_attempts, sq_repair_stats *stats,
-                          sq_err *err);
+                          sq_repair_stats *stats, sq_err *err);
 
 #endif

@@ -99,13 +99,11 @@ sq_errcode sq_queue_check_server(sq_queue *q, sq_err *err) {
   return SQ_OK;
 }
 
-sq_errcode sq_queue_submit(sq_queue *q, const sq_queue_item *items, size_t n,
-                           int max_attempts, size_t *added, sq_err *err) {
-  char max[16];
+sq_errcode sq_queue_submit(sq_queue *q, sq_queue_item *items, size_t n,
+                           size_t *added, sq_err *err) {
   sq_errcode rc = SQ_OK;
   int reloads = 0;
   *added = 0;
-  snprintf(max, sizeof max, "%d", max_attempts);
   if ((rc = ready(q, err)) != SQ_OK) return rc;
   for (size_t off = 0; off < n; off += SUBMIT_PIPELINE) {
     size_t len = n - off < SUBMIT_PIPELINE ? n - off : SUBMIT_PIPELINE;
@@ -113,15 +111,17 @@ sq_errcode sq_queue_submit(sq_queue *q, const sq_queue_item *items, size_t n,
     sq_errcode first = SQ_OK;
     for (size_t i = 0; i < len; i++) {
       const sq_queue_item *it = &items[off + i];
-      char tenant[24], vcpus[24];
-      const char *args[7] = {q->prefix, it->id, it->payload, max, tenant, vcpus,
-                             it->urgent ? "1" : "0"};
+      char tenant[24], vcpus[24], max[16], used[16];
+      const char *args[8] = {q->prefix, it->id, it->payload, max, tenant, vcpus,
+                             it->urgent ? "1" : "0", used};
       const char *argv[16];
       size_t argvlen[16];
       int argc;
       snprintf(tenant, sizeof tenant, "%llu", (unsigned long long)it->tenant_id);
       snprintf(vcpus, sizeof vcpus, "%ld", it->vcpus_m);
-      argc = sq_scripts_argv(&q->scripts, SQ_SCRIPT_SUBMIT, q->route_key, 7, args,
+      snprintf(max, sizeof max, "%d", it->max_attempts > 0 ? it->max_attempts : 1);
+      snprintf(used, sizeof used, "%d", it->attempts > 0 ? it->attempts : 0);
+      argc = sq_scripts_argv(&q->scripts, SQ_SCRIPT_SUBMIT, q->route_key, 8, args,
                              argv, argvlen, 16);
       if ((rc = sq_redis_append(q->redis, argc, argv, argvlen, err)) != SQ_OK) break;
       sent++;
@@ -132,8 +132,11 @@ sq_errcode sq_queue_submit(sq_queue *q, const sq_queue_item *items, size_t n,
       redisReply *reply = NULL;
       sq_err e2;
       sq_errcode r2 = sq_redis_read(q->redis, &reply, &e2);
+      items[off + i].was_failed = false;
       if (r2 == SQ_OK && reply->type == REDIS_REPLY_INTEGER)
         chunk_added += (size_t)reply->integer;
+      else if (r2 == SQ_OK && reply->type == REDIS_REPLY_STRING)
+        items[off + i].was_failed = strcmp(reply->str, "failed") == 0;
       else if (r2 == SQ_OK)
         r2 = sq_err_set(&e2, SQ_EREDIS_REPLY, "submit: unexpected reply");
       sq_redis_reply_free(reply);

@@ -35,12 +35,16 @@ typedef struct sq_queue_item {
   uint64_t tenant_id; /* fairness: jobs are served tenant by tenant */
   long vcpus_m;       /* its share of the cluster budget, thousandths */
   bool urgent;        /* re-runs and on-demand exports go first */
+  int max_attempts;
+  int attempts;       /* already used: a job put back after a data loss
+                       * keeps its count, so a poison job stays bounded */
+  bool was_failed;    /* out: Redis already held it, failed for good */
 } sq_queue_item;
 
 /* Idempotent: a job id Redis already holds is not added again. *added counts
- * the new ones. */
-sq_errcode sq_queue_submit(sq_queue *q, const sq_queue_item *items, size_t n,
-                           int max_attempts, size_t *added, sq_err *err);
+ * the new ones; items[i].was_failed says Redis holds that job as failed. */
+sq_errcode sq_queue_submit(sq_queue *q, sq_queue_item *items, size_t n,
+                           size_t *added, sq_err *err);
 /* Removes a job that is queued or waiting to retry. SQ_EINVAL naming the
  * state when it is running or finished; SQ_OK when Redis does not hold it. */
 sq_errcode sq_queue_cancel(sq_queue *q, const char *id, long ttl_s,

@@ -71,12 +71,15 @@
   "if st[1] ~= 'active' or st[2] ~= ARGV[3] then return 0 end\n"
 
 static const char *const sources[SQ_SCRIPT__COUNT] = {
-    /* SUBMIT ARGV: P id payload max_attempts tenant vcpus_m urgent
-     * -> 1 added, 0 already known (idempotent). */
+    /* SUBMIT ARGV: P id payload max_attempts tenant vcpus_m urgent attempts
+     * -> 1 added, or the state of the job Redis already holds
+     * (idempotent). */
     PRELUDE
     "local id = ARGV[2]\n"
-    "if redis.call('EXISTS', jk(id)) == 1 then return 0 end\n"
-    "redis.call('HSET', jk(id), 'payload', ARGV[3], 'attempts', 0,\n"
+    "local st = redis.call('HGET', jk(id), 'state')\n"
+    "if st then return st end\n"
+    "if redis.call('EXISTS', jk(id)) == 1 then return 'unknown' end\n"
+    "redis.call('HSET', jk(id), 'payload', ARGV[3], 'attempts', ARGV[8],\n"
     "  'max_attempts', ARGV[4], 'tenant', ARGV[5], 'vcpus_m', ARGV[6],\n"
     "  'urgent', ARGV[7])\n"
     "make_ready(id, false)\n"

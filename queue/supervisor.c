@@ -511,12 +511,13 @@ static void reap(supervisor *sv) {
     }
     SQ_LOG_JOB(SQ_LOG_ERROR, r->id, r->attempt,
                "lease expired on the last attempt; job failed for good");
+    /* If this fails (database down), the ledger check finishes it later:
+     * Redis now holds the job as failed. */
     if (LEDGER_RETRY(sv, &e,
-            sq_ledger_attempt_failed(sv->db, r->id, r->attempt, r->token, true,
-                                     SQ_ELEASE_LOST,
-                                     "worker lost (lease expired) on the last attempt",
-                                     &e)) != SQ_OK)
-      SQ_LOG_JOB(SQ_LOG_WARN, r->id, r->attempt, "ledger not updated: %s", e.msg);
+            sq_ledger_fail_lost(sv->db, r->id, r->attempt, r->token,
+                                "worker lost (lease expired) on the last attempt",
+                                &e)) != SQ_OK)
+      SQ_LOG_JOB(SQ_LOG_WARN, r->id, r->attempt, "ledger not updated yet: %s", e.msg);
   }
 }
 
@@ -549,12 +550,12 @@ static void repair(supervisor *sv) {
   if (uv_now(sv->loop) < sv->next_repair_ms) return;
   sv->next_repair_ms = uv_now(sv->loop) + (uint64_t)sv->cfg->ledger_check_interval * 1000;
   auto_rerun(sv);
-  if (LEDGER_RETRY(sv, &e, sq_sync_repair(sv->db, sv->queue, sv->cfg->queue,
-                                          (int)sv->cfg->max_attempts, &st, &e)) != SQ_OK)
+  if (LEDGER_RETRY(sv, &e, sq_sync_repair(sv->db, sv->queue, sv->cfg->queue, &st, &e)) != SQ_OK)
     SQ_WARN("ledger check failed (will retry): %s", e.msg);
-  else if (st.requeued > 0)
-    SQ_WARN("ledger check: %zu of %zu unfinished job(s) were missing from redis; "
-            "queued them again", st.requeued, st.unfinished);
+  else if (st.requeued > 0 || st.finished > 0)
+    SQ_WARN("ledger check: of %zu unfinished job(s), %zu were missing from redis "
+            "(queued again) and %zu had failed there (failed in the ledger too)",
+            st.unfinished, st.requeued, st.finished);
 }
 
 /* The automatic re-run policy (auto_rerun_delay): a job that failed for good
@@ -594,7 +595,7 @@ static void auto_rerun(supervisor *sv) {
     snprintf(original, sizeof original, "%s", r.ids[i]);
     if (sq_ledger_clone(sv->db, original, (int)sv->cfg->max_attempts, true, &clone, &e) != SQ_OK)
       continue; /* another worker got there first, or it changed meanwhile */
-    if (sq_sync_push(sv->db, sv->queue, &clone, 1, (int)sv->cfg->max_attempts, &added, &e) != SQ_OK)
+    if (sq_sync_push(sv->db, sv->queue, &clone, 1, &added, NULL, &e) != SQ_OK)
       SQ_LOG_JOB(SQ_LOG_WARN, clone.id, 0, "auto-rerun clone not queued yet (%s); "
                  "the ledger check will queue it", e.msg);
     else

@@ -31,7 +31,7 @@ succeeded=$($PY -c 'import json,sys; print(json.load(sys.stdin)["states"]["succe
 assert_eq "$want" "$succeeded" "succeeded jobs in status"
 files=$(find "$T_OUT" -name '*.xlsx' | wc -l)
 assert_eq "$want" "$files" "xlsx files written"
-[[ -z $(find "$T_OUT" -name '*.tmp' -not -path '*/.sheetq-tmp') ]] || fail "temporary files left behind"
+[[ -z $(find "$T_OUT" -name '*.tmp' -not -path '*/.sheetq-tmp/*') ]] || fail "temporary files left behind"
 
 $PY "$TESTS_DIR/integration/check_exports.py" --mysql-url "$SHEETQ_MYSQL_URL" \
   --root "$T_OUT" --batch "$batch" --expect-jobs "$want" || fail "exports differ from the database"

@@ -65,15 +65,29 @@ if sq rerun 2>/dev/null; then fail "rerun without arguments succeeded"; fi
 
 # Redis loses everything about the queue: --repair puts back what the ledger
 # holds as unfinished, with tokens that still out-rank the ledger's.
-out=$(sq enqueue --period 2026-11)
+out=$(sq enqueue --period 2026-11 --max-attempts 5)
 assert_contains "$out" "2 new job(s)" "enqueue 2026-11"
 max_token=$(sql "$T_DB" -e "SELECT MAX(lease_token) FROM sheetq_jobs")
 redis_del_queue
 out=$(sq enqueue --repair)
 assert_contains "$out" "2 unfinished job(s) in the ledger, 2 missing from redis" "repair"
 (($(redis GET "${p}fence") >= max_token)) || fail "fence counter below the ledger's tokens"
+j10n=$(job_of 10 2026-11) j11n=$(job_of 11 2026-11)
+# The jobs keep their own attempt limit (5), not this process's default (3).
+assert_eq 5 "$(redis HGET "${p}job:$j10n" max_attempts)" "max_attempts after repair"
 assert_contains "$(sq enqueue --repair)" "0 missing from redis" "second repair"
+
+# A job Redis failed for good while the ledger missed it (its reaper could
+# not reach the database): the ledger check finishes it in the ledger.
+redis HSET "${p}job:$j11n" state failed >/dev/null
+redis LREM "${p}ready:1" 0 "$j11n" >/dev/null
+redis DECR "${p}nready" >/dev/null
+out=$(sq enqueue --repair)
+assert_contains "$out" "1 failed in redis and now failed in the ledger" "repair of a stranded job"
+assert_eq failed "$(state_of "$j11n")" "ledger state of the stranded job"
+out=$(sq rerun "$j11n")
+[[ $out == *"queued job "* ]] || fail "rerun of the stranded job: $out"
 sq worker --burst 2>"$T_DIR/w4.log" || fail "worker: $(tail -3 "$T_DIR/w4.log")"
 done=$(sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_jobs WHERE period = '2026-11' AND state = 'succeeded'")
-assert_eq 2 "$done" "jobs of 2026-11 after the repair"
+assert_eq 2 "$done" "jobs of 2026-11 after the repair (one of them a re-run)"
 echo "ok: cancel, rerun and repair"
