@@ -298,87 +298,79 @@ static sq_errcode fence_refused(sq_db *db, const char *job_id, uint64_t token,
                     sq_job_state_name(s.state));
 }
 
-sq_errcode sq_ledger_attempt_start(sq_db *db, const char *job_id, int attempt,
-                                   uint64_t token, const char *worker,
-                                   sq_err *err) {
+/* One fenced transition: job_sql must touch exactly the job's row or the
+ * fence refused it (then the reason is worked out and returned); the
+ * follow-up statements (attempt rows) run in the same transaction. */
+static sq_errcode fenced_transition(sq_db *db, const char *job_id, uint64_t token,
+                                    const char *job_sql, const char *const *then,
+                                    size_t n_then, const sq_param *p, size_t n_p,
+                                    sq_err *err) {
   uint64_t changed = 0;
-  sq_param p[] = {SQ_P_STR("id", job_id), SQ_P_I64("attempt", attempt),
-                  SQ_P_U64("token", token), SQ_P_STR("worker", worker)};
   sq_errcode rc = sq_db_begin(db, err);
   if (rc != SQ_OK) return rc;
-  rc = sq_db_exec(db,
-                  "UPDATE sheetq_jobs SET state = 'running', "
-                  "attempts = :attempt, lease_token = :token, worker = :worker, "
-                  "started_at = COALESCE(started_at, UTC_TIMESTAMP(3)), "
-                  "updated_at = UTC_TIMESTAMP(3) WHERE id = :id "
-                  "AND state IN ('submitted','runnable','running') "
-                  "AND (lease_token IS NULL OR lease_token < :token)",
-                  p, 4, &changed, err);
-  if (rc != SQ_OK) goto fail;
-  if (changed == 0) {
+  rc = sq_db_exec(db, job_sql, p, n_p, &changed, err);
+  if (rc == SQ_OK && changed == 0) {
     sq_db_rollback(db);
     return fence_refused(db, job_id, token, err);
   }
-  /* An earlier attempt still marked running lost its worker. */
-  rc = sq_db_exec(db,
-                  "UPDATE sheetq_attempts SET outcome = 'lost', "
-                  "error_code = 'lease_lost', error = 'the worker stopped "
-                  "renewing its lease; the job was taken over', "
-                  "finished_at = UTC_TIMESTAMP(3) "
-                  "WHERE job_id = :id AND outcome = 'running'",
-                  p, 4, NULL, err);
-  if (rc == SQ_OK)
-    rc = sq_db_exec(db,
-                    "INSERT INTO sheetq_attempts (job_id, attempt, lease_token, "
-                    "worker, outcome, started_at) VALUES (:id, :attempt, "
-                    ":token, :worker, 'running', UTC_TIMESTAMP(3))",
-                    p, 4, NULL, err);
+  for (size_t i = 0; rc == SQ_OK && i < n_then; i++)
+    rc = sq_db_exec(db, then[i], p, n_p, NULL, err);
   if (rc == SQ_OK) rc = sq_db_commit(db, err);
-  if (rc == SQ_OK) return SQ_OK;
-fail:
-  sq_db_rollback(db);
+  if (rc != SQ_OK) sq_db_rollback(db);
   return rc;
+}
+
+sq_errcode sq_ledger_attempt_start(sq_db *db, const char *job_id, int attempt,
+                                   uint64_t token, const char *worker,
+                                   sq_err *err) {
+  static const char *const then[] = {
+      /* An earlier attempt still marked running lost its worker. */
+      "UPDATE sheetq_attempts SET outcome = 'lost', error_code = 'lease_lost', "
+      "error = 'the worker stopped renewing its lease; the job was taken over', "
+      "finished_at = UTC_TIMESTAMP(3) WHERE job_id = :id AND outcome = 'running'",
+      "INSERT INTO sheetq_attempts (job_id, attempt, lease_token, worker, outcome, "
+      "started_at) VALUES (:id, :attempt, :token, :worker, 'running', UTC_TIMESTAMP(3))"};
+  sq_param p[] = {SQ_P_STR("id", job_id), SQ_P_I64("attempt", attempt),
+                  SQ_P_U64("token", token), SQ_P_STR("worker", worker)};
+  return fenced_transition(
+      db, job_id, token,
+      "UPDATE sheetq_jobs SET state = 'running', attempts = :attempt, "
+      "lease_token = :token, worker = :worker, "
+      "started_at = COALESCE(started_at, UTC_TIMESTAMP(3)), "
+      "updated_at = UTC_TIMESTAMP(3) WHERE id = :id "
+      "AND state IN ('submitted','runnable','running') "
+      "AND (lease_token IS NULL OR lease_token < :token)",
+      then, 2, p, 4, err);
 }
 
 sq_errcode sq_ledger_attempt_succeeded(sq_db *db, const char *job_id,
                                        int attempt, uint64_t token,
                                        const char *output_key, uint64_t rows,
                                        sq_err *err) {
-  uint64_t changed = 0;
+  static const char *const then[] = {
+      "UPDATE sheetq_attempts SET outcome = 'succeeded', finished_at = "
+      "UTC_TIMESTAMP(3) WHERE job_id = :id AND attempt = :attempt "
+      "AND lease_token = :token"};
   sq_param p[] = {SQ_P_STR("id", job_id), SQ_P_I64("attempt", attempt),
                   SQ_P_U64("token", token), SQ_P_STR("key", output_key),
                   SQ_P_U64("rows", rows)};
-  sq_errcode rc = sq_db_begin(db, err);
-  if (rc != SQ_OK) return rc;
-  rc = sq_db_exec(db,
-                  "UPDATE sheetq_jobs SET state = 'succeeded', "
-                  "output_key = :key, rows_written = :rows, "
-                  "last_error_code = NULL, last_error = NULL, "
-                  "finished_at = UTC_TIMESTAMP(3), updated_at = UTC_TIMESTAMP(3) "
-                  "WHERE id = :id AND state = 'running' AND lease_token = :token",
-                  p, 5, &changed, err);
-  if (rc != SQ_OK) goto fail;
-  if (changed == 0) {
-    sq_db_rollback(db);
-    return fence_refused(db, job_id, token, err);
-  }
-  rc = sq_db_exec(db,
-                  "UPDATE sheetq_attempts SET outcome = 'succeeded', "
-                  "finished_at = UTC_TIMESTAMP(3) WHERE job_id = :id "
-                  "AND attempt = :attempt AND lease_token = :token",
-                  p, 5, NULL, err);
-  if (rc == SQ_OK) rc = sq_db_commit(db, err);
-  if (rc == SQ_OK) return SQ_OK;
-fail:
-  sq_db_rollback(db);
-  return rc;
+  return fenced_transition(
+      db, job_id, token,
+      "UPDATE sheetq_jobs SET state = 'succeeded', output_key = :key, "
+      "rows_written = :rows, last_error_code = NULL, last_error = NULL, "
+      "finished_at = UTC_TIMESTAMP(3), updated_at = UTC_TIMESTAMP(3) "
+      "WHERE id = :id AND state = 'running' AND lease_token = :token",
+      then, 1, p, 5, err);
 }
 
 sq_errcode sq_ledger_attempt_failed(sq_db *db, const char *job_id, int attempt,
                                     uint64_t token, bool final,
                                     sq_errcode reason, const char *message,
                                     sq_err *err) {
-  uint64_t changed = 0;
+  static const char *const then[] = {
+      "UPDATE sheetq_attempts SET outcome = 'failed', error_code = :code, "
+      "error = :msg, finished_at = UTC_TIMESTAMP(3) WHERE job_id = :id "
+      "AND attempt = :attempt AND lease_token = :token"};
   sq_param p[] = {SQ_P_STR("id", job_id),
                   SQ_P_I64("attempt", attempt),
                   SQ_P_U64("token", token),
@@ -386,35 +378,17 @@ sq_errcode sq_ledger_attempt_failed(sq_db *db, const char *job_id, int attempt,
                   SQ_P_STR("msg", message),
                   SQ_P_STR("state", final ? "failed" : "runnable"),
                   SQ_P_I64("final", final)};
-  sq_errcode rc = sq_db_begin(db, err);
-  if (rc != SQ_OK) return rc;
   /* A job that never started (malformed, found unrunnable before the claim
    * reached the ledger) has no token yet: token 0 fences nothing. */
-  rc = sq_db_exec(db,
-                  "UPDATE sheetq_jobs SET state = :state, "
-                  "live = IF(:final, NULL, 1), attempts = GREATEST(attempts, :attempt), "
-                  "last_error_code = :code, last_error = :msg, "
-                  "finished_at = IF(:final, UTC_TIMESTAMP(3), NULL), "
-                  "updated_at = UTC_TIMESTAMP(3) WHERE id = :id "
-                  "AND state IN ('submitted','runnable','running') "
-                  "AND COALESCE(lease_token, 0) = :token",
-                  p, 7, &changed, err);
-  if (rc != SQ_OK) goto fail;
-  if (changed == 0) {
-    sq_db_rollback(db);
-    return fence_refused(db, job_id, token, err);
-  }
-  rc = sq_db_exec(db,
-                  "UPDATE sheetq_attempts SET outcome = 'failed', "
-                  "error_code = :code, error = :msg, "
-                  "finished_at = UTC_TIMESTAMP(3) WHERE job_id = :id "
-                  "AND attempt = :attempt AND lease_token = :token",
-                  p, 7, NULL, err);
-  if (rc == SQ_OK) rc = sq_db_commit(db, err);
-  if (rc == SQ_OK) return SQ_OK;
-fail:
-  sq_db_rollback(db);
-  return rc;
+  return fenced_transition(
+      db, job_id, token,
+      "UPDATE sheetq_jobs SET state = :state, live = IF(:final, NULL, 1), "
+      "attempts = GREATEST(attempts, :attempt), last_error_code = :code, "
+      "last_error = :msg, finished_at = IF(:final, UTC_TIMESTAMP(3), NULL), "
+      "updated_at = UTC_TIMESTAMP(3) WHERE id = :id "
+      "AND state IN ('submitted','runnable','running') "
+      "AND COALESCE(lease_token, 0) = :token",
+      then, 1, p, 7, err);
 }
 
 /* ---- reading ---------------------------------------------------------- */
