@@ -30,11 +30,13 @@ ninja -C build-test-release
 servers=$(mktemp -d "${TMPDIR:-/tmp}/sheetq-test-servers.XXXXXX")
 trap 'scripts/servers.sh stop "$servers" || true; rm -rf "$servers"' EXIT
 scripts/servers.sh start "$servers"
+# Only the two URLs: env.sh also points the mariadb CLI at these servers
+# (MARIADB_HOME), which would leak into tests that start servers of their own.
 # shellcheck disable=SC1091
-. "$servers/env.sh"
-export SHEETQ_TEST_MYSQL_URL=$SHEETQ_MYSQL_URL
-export SHEETQ_TEST_REDIS_URL=$SHEETQ_REDIS_URL
-unset SHEETQ_MYSQL_URL SHEETQ_REDIS_URL
+SHEETQ_TEST_MYSQL_URL=$(. "$servers/env.sh" && echo "$SHEETQ_MYSQL_URL")
+# shellcheck disable=SC1091
+SHEETQ_TEST_REDIS_URL=$(. "$servers/env.sh" && echo "$SHEETQ_REDIS_URL")
+export SHEETQ_TEST_MYSQL_URL SHEETQ_TEST_REDIS_URL
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 

@@ -37,6 +37,10 @@ T_MYSQL_PASS=${BASH_REMATCH[3]}
 T_MYSQL_HOST=${BASH_REMATCH[4]}
 T_MYSQL_PORT=${BASH_REMATCH[5]}
 
+# Client defaults from a developer's scripts/servers.sh env.sh must not
+# redirect this test's mariadb calls.
+unset MARIADB_HOME MYSQL_HOME MYSQL_HOST MYSQL_TCP_PORT MYSQL_UNIX_PORT SHEETQ_MYSQL_DATABASE
+
 T_NAME=$(basename "$0" .sh)
 T_DB="sqt_${T_NAME//[^a-zA-Z0-9]/_}_$$"
 T_QUEUE="t-${T_NAME//_/-}-$$"

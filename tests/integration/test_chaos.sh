@@ -81,6 +81,9 @@ fail() {
   exit 1
 }
 
+# Client defaults of other servers (scripts/servers.sh env.sh) must not
+# redirect this test's mariadb calls to them.
+unset MARIADB_HOME MYSQL_HOME MYSQL_HOST MYSQL_TCP_PORT MYSQL_UNIX_PORT SHEETQ_MYSQL_DATABASE
 MY_PORT=
 RD_PORT=
 db() { mariadb --no-defaults -uroot --socket="$SRV/mariadb/mariadbd.sock" \
