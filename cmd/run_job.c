@@ -20,13 +20,15 @@
 #include "exporter/export_job.h"
 #include "exporter/storage.h"
 
-enum { OPT_JOB_ID = 1, OPT_TENANT, OPT_REPORT, OPT_PERIOD, OPT_ATTEMPT, OPT_RESULT_JSON };
+enum { OPT_JOB_ID = 1, OPT_TENANT, OPT_REPORT, OPT_PERIOD, OPT_ATTEMPT, OPT_RESULT_JSON,
+       OPT_WORKER_PID };
 
 typedef struct run_args {
   sq_job job;
   bool have_job_id, have_tenant, have_report, have_period;
   long attempt;
   bool result_json;
+  long worker_pid; /* 0: not run by a worker */
 } run_args;
 
 static sq_errcode on_option(void *ctx, int id, const char *arg, sq_err *err) {
@@ -53,6 +55,10 @@ static sq_errcode on_option(void *ctx, int id, const char *arg, sq_err *err) {
       return sq_cli_parse_long(arg, 1, 100, &a->attempt)
                  ? SQ_OK
                  : sq_err_set(err, SQ_EUSAGE, "--attempt takes 1-100");
+    case OPT_WORKER_PID:
+      return sq_cli_parse_long(arg, 1, 4194304, &a->worker_pid)
+                 ? SQ_OK
+                 : sq_err_set(err, SQ_EUSAGE, "--worker-pid takes a process id");
     case OPT_RESULT_JSON:
       a->result_json = true;
       return SQ_OK;
@@ -65,12 +71,17 @@ static sq_errcode on_option(void *ctx, int id, const char *arg, sq_err *err) {
  * passes to another worker once the lease expires, and this process must not
  * go on to store a result that no one will record, possibly over a newer one.
  * (A live worker that loses a lease SIGKILLs its job process itself.) */
-static sq_errcode die_with_worker(sq_err *err) {
+static sq_errcode die_with_worker(long worker_pid, sq_err *err) {
   struct pollfd out = {STDOUT_FILENO, 0, 0};
   char buf[128];
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
     return sq_err_set(err, SQ_EINTERNAL, "prctl(PR_SET_PDEATHSIG): %s",
                       strerror_r(errno, buf, sizeof buf));
+  /* The race-free test: once the death signal is armed, a parent that is no
+   * longer the worker means the worker died before (the orphan was
+   * re-parented to init or a subreaper, so comparing with 1 is not enough). */
+  if (worker_pid > 0 && getppid() != (pid_t)worker_pid)
+    return sq_err_set(err, SQ_EKILLED, "the worker exited before the job started");
   /* A worker that died before prctl() sent no signal, but its end of the
    * result pipe is closed by now (a dying process closes its files before
    * its children are told). */
@@ -174,6 +185,7 @@ int sq_cmd_run_job(int argc, char **argv) {
       {"period", "YYYY-MM", "the month to export (required)", OPT_PERIOD},
       {"job-id", "ID", "job id, for logs and the {job_id} key variable", OPT_JOB_ID},
       {"attempt", "N", "attempt number, for logs", OPT_ATTEMPT},
+      {"worker-pid", "PID", "the supervising worker: exit at once if it is gone (used by the worker)", OPT_WORKER_PID},
       {"result-json", NULL, "print the outcome as one JSON line, and die with the parent process (used by the worker)", OPT_RESULT_JSON},
       {NULL, NULL, NULL, 0}};
   static const sq_cli_command cmd = {
@@ -199,7 +211,7 @@ int sq_cmd_run_job(int argc, char **argv) {
     rc = sq_err_set(&err, SQ_EUSAGE, "--tenant, --report and --period are required");
     goto done;
   }
-  if (args.result_json && (rc = die_with_worker(&err)) != SQ_OK) goto done;
+  if (args.result_json && (rc = die_with_worker(args.worker_pid, &err)) != SQ_OK) goto done;
   if (!args.have_job_id && (rc = sq_id_new('j', args.job.id)) != SQ_OK) goto done;
   if ((rc = inject_test_fault(&args.job, (int)args.attempt, &err)) != SQ_OK) goto done;
   if ((storage = sq_storage_open(cfg.storage_url, &err)) == NULL ||

@@ -375,8 +375,8 @@ static bool screen_claim(supervisor *sv, sq_claim *c, sq_job *job) {
 }
 
 static bool spawn_attempt(supervisor *sv, job_run *a) {
-  char tenant[24], report[24], period[SQ_PERIOD_STR_LEN], attempt_s[16];
-  char *args[16];
+  char tenant[24], report[24], period[SQ_PERIOD_STR_LEN], attempt_s[16], pid_s[16];
+  char *args[18];
   uv_process_options_t po;
   uv_stdio_container_t stdio[3];
   int r, i = 0;
@@ -392,6 +392,8 @@ static bool spawn_attempt(supervisor *sv, job_run *a) {
   args[i++] = "--report";   args[i++] = report;
   args[i++] = "--period";   args[i++] = period;
   args[i++] = "--attempt";  args[i++] = attempt_s;
+  snprintf(pid_s, sizeof pid_s, "%d", (int)getpid());
+  args[i++] = "--worker-pid"; args[i++] = pid_s;
   args[i++] = "--result-json";
   args[i] = NULL;
 
