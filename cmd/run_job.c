@@ -221,7 +221,9 @@ int sq_cmd_run_job(int argc, char **argv) {
   }
   rc = sq_export_job(db, storage, &cfg, &args.job, &result, &err);
 done:
-  if (rc != SQ_OK)
+  /* For the worker, the error goes to the shared log with the job's id; by
+   * hand, sq_cli_fail() below prints it once. */
+  if (rc != SQ_OK && args.result_json)
     SQ_LOG_JOB(SQ_LOG_ERROR, args.job.id, (int)args.attempt, "%s",
                err.msg[0] ? err.msg : sq_strerror(rc));
   print_result(&args, rc, &result, &err);

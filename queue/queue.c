@@ -55,8 +55,6 @@ void sq_queue_close(sq_queue *q) {
   free(q);
 }
 
-const char *sq_queue_prefix(const sq_queue *q) { return q->prefix; }
-
 static sq_errcode ready(sq_queue *q, sq_err *err) {
   sq_errcode rc = sq_redis_ensure(q->redis, err);
   if (rc != SQ_OK) return rc;

@@ -121,7 +121,5 @@ sq_errcode sq_queue_wait(sq_queue_waiter *w, long timeout_ms, bool *woken,
                          sq_err *err);
 void sq_queue_waiter_close(sq_queue_waiter *w);
 
-/* The Redis key prefix of a queue ("sheetq:{name}:"), for tools and tests. */
-const char *sq_queue_prefix(const sq_queue *q);
 
 #endif

@@ -425,7 +425,6 @@ static bool spawn_attempt(supervisor *sv, job_run *a) {
 static void start_attempt(supervisor *sv, sq_claim *c) {
   job_run *a = NULL;
   sq_job job;
-  sq_err e;
   uint64_t renew_ms = (uint64_t)sv->cfg->lease_seconds * 1000 / 3;
 
   if (screen_claim(sv, c, &job)) {
@@ -466,7 +465,6 @@ static void start_attempt(supervisor *sv, sq_claim *c) {
                  renew_ms ? renew_ms : 1);
   uv_timer_start(&a->timeout_timer, on_timeout,
                  (uint64_t)sv->cfg->attempt_timeout * 1000, 0);
-  (void)e;
 }
 
 /* Claims while this worker has a free slot and spare vCPUs; the claim

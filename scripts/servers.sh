@@ -141,6 +141,25 @@ mysql_init() {
   fi
 }
 
+# How a start went, from wait_ready's status: 0 the server answers; 1 its
+# port was taken meanwhile (the caller tries another); otherwise it dies with
+# the end of the server's log.
+start_outcome() { # start_outcome NAME PID RC LOG PORT FIXED_PORT
+  local name=$1 pid=$2 rc=$3 log=$4 port=$5 fixed=$6
+  ((rc == 0)) && return 0
+  if ((rc == 2)); then
+    kill -KILL "$pid" 2>/dev/null || true
+    tail -n 20 "$log" >&2 || true
+    die "$name did not answer within ${START_TIMEOUT}s (log: $log)"
+  fi
+  if [[ -z $fixed ]] && tail -n 20 "$log" | grep -q 'Address already in use'; then
+    note "$name: port $port taken meanwhile, trying another"
+    return 1
+  fi
+  tail -n 20 "$log" >&2 || true
+  die "$name exited during startup on port $port (log: $log)"
+}
+
 mysql_start() {
   local pid port try rc fixed=${SHEETQ_MYSQL_PORT:-}
   if pid=$(live_pid "$MY_DIR/mariadbd.pid" mariadbd); then
@@ -172,23 +191,11 @@ mysql_start() {
     pid=$!
     rc=0
     wait_ready "$pid" mysql_ping || rc=$?
-    if ((rc == 0)); then
-      printf '%s\n' "$port" >"$MY_DIR/port"
-      MY_PORT=$port
-      note "mariadb: started pid $pid on 127.0.0.1:$port"
-      return 0
-    fi
-    if ((rc == 2)); then
-      kill -KILL "$pid" 2>/dev/null || true
-      tail -n 20 "$MY_DIR/mariadbd.log" >&2 || true
-      die "mariadb did not answer within ${START_TIMEOUT}s (log: $MY_DIR/mariadbd.log)"
-    fi
-    if [[ -z $fixed ]] && tail -n 20 "$MY_DIR/mariadbd.log" | grep -q 'Address already in use'; then
-      note "mariadb: port $port taken meanwhile, trying another"
-      continue
-    fi
-    tail -n 20 "$MY_DIR/mariadbd.log" >&2 || true
-    die "mariadb exited during startup on port $port (log: $MY_DIR/mariadbd.log)"
+    start_outcome mariadb "$pid" "$rc" "$MY_DIR/mariadbd.log" "$port" "$fixed" || continue
+    printf '%s\n' "$port" >"$MY_DIR/port"
+    MY_PORT=$port
+    note "mariadb: started pid $pid on 127.0.0.1:$port"
+    return 0
   done
   die "mariadb: no usable port after $PORT_TRIES tries"
 }
@@ -229,23 +236,11 @@ redis_start() {
     pid=$!
     rc=0
     wait_ready "$pid" redis_ping "$port" || rc=$?
-    if ((rc == 0)); then
-      printf '%s\n' "$port" >"$RD_DIR/port"
-      RD_PORT=$port
-      note "redis: started pid $pid on 127.0.0.1:$port"
-      return 0
-    fi
-    if ((rc == 2)); then
-      kill -KILL "$pid" 2>/dev/null || true
-      tail -n 20 "$RD_DIR/redis.log" >&2 || true
-      die "redis did not answer within ${START_TIMEOUT}s (log: $RD_DIR/redis.log)"
-    fi
-    if [[ -z $fixed ]] && tail -n 20 "$RD_DIR/redis.log" | grep -q 'Address already in use'; then
-      note "redis: port $port taken meanwhile, trying another"
-      continue
-    fi
-    tail -n 20 "$RD_DIR/redis.log" >&2 || true
-    die "redis exited during startup on port $port (log: $RD_DIR/redis.log)"
+    start_outcome redis "$pid" "$rc" "$RD_DIR/redis.log" "$port" "$fixed" || continue
+    printf '%s\n' "$port" >"$RD_DIR/port"
+    RD_PORT=$port
+    note "redis: started pid $pid on 127.0.0.1:$port"
+    return 0
   done
   die "redis: no usable port after $PORT_TRIES tries"
 }
