@@ -1,7 +1,9 @@
 /* run_job.c - `sheetq run-job`: exports one report and period in this
- * process. The worker runs every attempt this way, as a child process, and
- * reads the result line it prints with --result-json; people use it to
- * export or debug one report by hand (no queue, no ledger involved). */
+ * process; people use it to export or debug one report by hand (no queue,
+ * no ledger involved). The worker runs attempts in child processes of this
+ * command with --serve: one job per request line on stdin, one result line
+ * each on stdout, keeping its database connection and storage client warm
+ * between jobs (queue/job_process.h). */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <poll.h>
@@ -21,13 +23,14 @@
 #include "exporter/storage.h"
 
 enum { OPT_JOB_ID = 1, OPT_TENANT, OPT_REPORT, OPT_PERIOD, OPT_ATTEMPT, OPT_RESULT_JSON,
-       OPT_WORKER_PID };
+       OPT_WORKER_PID, OPT_SERVE };
 
 typedef struct run_args {
   sq_job job;
   bool have_job_id, have_tenant, have_report, have_period;
   long attempt;
   bool result_json;
+  bool serve;
   long worker_pid; /* 0: not run by a worker */
 } run_args;
 
@@ -61,6 +64,9 @@ static sq_errcode on_option(void *ctx, int id, const char *arg, sq_err *err) {
                  : sq_err_set(err, SQ_EUSAGE, "--worker-pid takes a process id");
     case OPT_RESULT_JSON:
       a->result_json = true;
+      return SQ_OK;
+    case OPT_SERVE:
+      a->serve = a->result_json = true;
       return SQ_OK;
   }
   return sq_err_set(err, SQ_EUSAGE, "unexpected option");
@@ -176,6 +182,85 @@ static void print_result(const run_args *a, sq_errcode rc, const sq_export_resul
     cJSON_free(text);
   }
   cJSON_Delete(o);
+  fflush(stdout);
+}
+
+/* ---- --serve ---------------------------------------------------------------
+ * Requests are one JSON object per line, written by the worker:
+ *   {"job_id":"j...","tenant":"N","report":"N","period":"YYYY-MM","attempt":N}
+ * (ids as strings, as in the queue's job payloads: BIGINT UNSIGNED does not
+ * fit a JSON number)
+ * Each gets exactly one result line (print_result) before the next is read.
+ * End of input (the worker retired this process, or died) ends the loop. */
+
+static bool json_id(const cJSON *o, const char *name, uint64_t *out) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  return cJSON_IsString(v) && sq_cli_parse_u64(v->valuestring, out) && *out > 0;
+}
+
+static sq_errcode parse_request(const char *line, size_t len, run_args *a, sq_err *err) {
+  cJSON *o = cJSON_ParseWithLength(line, len);
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "job_id");
+  const cJSON *period = cJSON_GetObjectItemCaseSensitive(o, "period");
+  const cJSON *attempt = cJSON_GetObjectItemCaseSensitive(o, "attempt");
+  sq_errcode rc = SQ_OK;
+  memset(&a->job, 0, sizeof a->job);
+  if (!cJSON_IsString(id) || !sq_id_valid(id->valuestring, 'j') ||
+      !json_id(o, "tenant", &a->job.tenant_id) || !json_id(o, "report", &a->job.report_id) ||
+      !cJSON_IsNumber(attempt) || attempt->valueint < 1 || attempt->valueint > 100 ||
+      !cJSON_IsString(period) ||
+      sq_period_parse(period->valuestring, &a->job.period, err) != SQ_OK) {
+    rc = sq_err_set(err, SQ_EBAD_JOB, "malformed request from the worker: \"%.80s\"", line);
+  } else {
+    snprintf(a->job.id, sizeof a->job.id, "%s", id->valuestring);
+    a->attempt = attempt->valueint;
+  }
+  cJSON_Delete(o);
+  return rc;
+}
+
+/* Runs one request. The database connection and the storage client open on
+ * first use and stay open; a connection that went stale while idle (server
+ * restart, wait_timeout) is reopened and the job tried once more, since
+ * nothing was exported yet when the first query fails. */
+static sq_errcode serve_one(const sq_config *cfg, run_args *a, sq_db **db,
+                            sq_storage **storage, sq_export_result *result, sq_err *err) {
+  sq_errcode rc;
+  bool was_open = *db != NULL;
+  if ((rc = inject_test_fault(&a->job, (int)a->attempt, err)) != SQ_OK) return rc;
+  if (*storage == NULL && (*storage = sq_storage_open(cfg->storage_url, err)) == NULL)
+    return err->code;
+  if (*db == NULL && (*db = sq_db_connect(cfg->mysql_url, err)) == NULL) return err->code;
+  rc = sq_export_job(*db, *storage, cfg, &a->job, result, err);
+  if (rc == SQ_EDB_CONNECT && was_open && sq_db_reconnect(*db, err) == SQ_OK)
+    rc = sq_export_job(*db, *storage, cfg, &a->job, result, err);
+  return rc;
+}
+
+static int serve(const sq_config *cfg, run_args *a) {
+  sq_db *db = NULL;
+  sq_storage *storage = NULL;
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  while ((n = getline(&line, &cap, stdin)) > 0) {
+    sq_export_result result;
+    sq_err err;
+    sq_errcode rc;
+    memset(&result, 0, sizeof result);
+    sq_err_clear(&err);
+    if (line[n - 1] == '\n') line[--n] = '\0';
+    rc = parse_request(line, (size_t)n, a, &err);
+    if (rc == SQ_OK) rc = serve_one(cfg, a, &db, &storage, &result, &err);
+    if (rc != SQ_OK)
+      SQ_LOG_JOB(SQ_LOG_ERROR, a->job.id, (int)a->attempt, "%s",
+                 err.msg[0] ? err.msg : sq_strerror(rc));
+    print_result(a, rc, &result, &err);
+  }
+  free(line);
+  sq_db_close(db);
+  sq_storage_free(storage);
+  return 0;
 }
 
 int sq_cmd_run_job(int argc, char **argv) {
@@ -187,6 +272,7 @@ int sq_cmd_run_job(int argc, char **argv) {
       {"attempt", "N", "attempt number, for logs", OPT_ATTEMPT},
       {"worker-pid", "PID", "the supervising worker: exit at once if it is gone (used by the worker)", OPT_WORKER_PID},
       {"result-json", NULL, "print the outcome as one JSON line, and die with the parent process (used by the worker)", OPT_RESULT_JSON},
+      {"serve", NULL, "run jobs read from stdin, one JSON request per line, until end of input; implies --result-json (used by the worker)", OPT_SERVE},
       {NULL, NULL, NULL, 0}};
   static const sq_cli_command cmd = {
       "run-job",
@@ -207,6 +293,14 @@ int sq_cmd_run_job(int argc, char **argv) {
   args.attempt = 1;
   sq_err_clear(&err);
   if (sq_cli_parse(&cmd, argc, argv, &cfg, &args, &status) == SQ_CLI_EXIT) goto out;
+  if (args.serve) {
+    if ((rc = die_with_worker(args.worker_pid, &err)) != SQ_OK) {
+      status = sq_cli_fail(cmd.name, &err);
+      goto out;
+    }
+    status = serve(&cfg, &args);
+    goto out;
+  }
   if (!args.have_tenant || !args.have_report || !args.have_period) {
     rc = sq_err_set(&err, SQ_EUSAGE, "--tenant, --report and --period are required");
     goto done;

@@ -93,7 +93,7 @@ int sq_cmd_worker(int argc, char **argv) {
       {NULL, NULL, NULL, 0}};
   static const sq_cli_command cmd = {
       "worker",
-      "Claims jobs from the queue and exports them, each in its own process, "
+      "Claims jobs from the queue and exports them in job processes it keeps warm between jobs, "
       "as many at once as fit in --vcpus (default: the CPU count) and in the "
       "cluster's --max-vcpus budget. Stop it with SIGTERM or Ctrl-C: running "
       "jobs get --shutdown-grace seconds, then are handed back to the queue.",

@@ -8,6 +8,13 @@
  * to claim (wake-ups are hints, never needed for correctness), reaps expired
  * leases of dead workers and promotes due retries.
  *
+ * Each slot keeps a warm job process (queue/job_process.h) between attempts:
+ * an attempt is one request line to it and one result line back. A process
+ * that crashes, is killed (timeout, lost lease, shutdown) or has served
+ * JOBS_PER_PROCESS jobs is replaced by a fresh one at the slot's next
+ * attempt; until its old process is fully gone a slot takes no work and
+ * keeps its vCPUs counted, so a dying job never overlaps a new one.
+ *
  * Order of writes at the end of an attempt: ledger first, Redis second. If
  * the worker dies between the two, the lease expires, another worker claims
  * the job and the ledger (which already holds the outcome) tells it there is
@@ -30,33 +37,43 @@
 #include "core/job.h"
 #include "core/log.h"
 #include "core/retry_rules.h"
+#include "queue/job_process.h"
 #include "queue/ledger_sync.h"
 #include "queue/queue.h"
 
 #define TICK_MS 500
-#define OUTPUT_MAX 8192      /* a child's result line */
 #define REAP_BATCH 64
+/* A warm process is replaced after this many jobs, bounding what a slow leak
+ * or heap fragmentation can grow to; one process start per 500 jobs is
+ * noise. */
+#define JOBS_PER_PROCESS 500
 #define INFRA_BACKOFF_MAX_MS 30000
 
 typedef struct supervisor supervisor;
 
+/* Where a slot's job process is. */
+typedef enum proc_state {
+  PROC_NONE,    /* none: the next attempt starts one */
+  PROC_WARM,    /* running and serving */
+  PROC_DYING,   /* killed, crashed or retired: wait for it to be closed */
+} proc_state;
+
 typedef struct job_run {
   supervisor *sv;
-  bool in_use;
+  sq_job_process proc;
+  proc_state proc_state;
+  unsigned jobs_served;
+  long held_m;      /* vCPUs this slot holds in sv->used_m (0: none) */
+  /* The attempt, while busy. */
+  bool busy;
   sq_claim claim;
   sq_job job;
-  uv_process_t proc;
-  uv_pipe_t out;
   uv_timer_t renew_timer;
   uv_timer_t timeout_timer;
-  int open_handles; /* slot is free again when this reaches 0 */
-  sq_buf output;
-  bool exited, eof;
-  int64_t exit_status;
-  int term_signal;
   bool lease_lost;  /* another worker owns the job now: record nothing */
   bool handed_back; /* released at shutdown: record nothing */
   bool timed_out;
+  bool killed;      /* signalled: the attempt ends when the process does */
   uint64_t started_ms;
 } job_run;
 
@@ -69,7 +86,8 @@ struct supervisor {
   char worker_name[128];
   job_run *slots;
   int n_slots, n_running;
-  long capacity_m, used_m; /* this worker's vCPUs, and those its jobs hold */
+  long capacity_m, used_m; /* this worker's vCPUs, and those its slots hold */
+  char **job_args;          /* the job process's command line */
   bool budget_full_logged;
   uv_timer_t tick;
   uv_timer_t grace_timer;
@@ -120,16 +138,16 @@ static void fill_slots(supervisor *sv);
 static void maybe_finish(supervisor *sv);
 static void auto_rerun(supervisor *sv);
 
-static void on_handle_closed(uv_handle_t *h) {
-  job_run *a = h->data;
-  if (--a->open_handles > 0) return;
-  sq_buf_free(&a->output);
-  a->sv->used_m -= a->claim.vcpus_m;
-  sq_claim_free(&a->claim);
-  a->in_use = false;
+/* The slot may take work again: give back what it held. */
+static void release_slot(job_run *a) {
+  if (a->held_m == 0) return;
+  a->sv->used_m -= a->held_m;
   a->sv->n_running--;
-  fill_slots(a->sv);
-  maybe_finish(a->sv);
+  a->held_m = 0;
+}
+
+static bool slot_free(const job_run *a) {
+  return !a->busy && a->held_m == 0 && a->proc_state != PROC_DYING;
 }
 
 /* Records a failed attempt: ledger, then Redis. */
@@ -194,10 +212,10 @@ static void record_success(supervisor *sv, job_run *a, const char *key,
 }
 
 /* Reads the child's result line; false if it printed none (a crash). */
-static bool parse_result(job_run *a, bool *ok, char *key, size_t key_cap,
-                         uint64_t *rows, sq_errcode *code, char *msg,
-                         size_t msg_cap) {
-  cJSON *o = cJSON_ParseWithLength(sq_buf_str(&a->output), a->output.len);
+static bool parse_result(const char *line, size_t len, bool *ok, char *key,
+                         size_t key_cap, uint64_t *rows, sq_errcode *code,
+                         char *msg, size_t msg_cap) {
+  cJSON *o = cJSON_ParseWithLength(line, len);
   const cJSON *v;
   bool parsed = false;
   if (o == NULL || !cJSON_IsObject(o)) goto out;
@@ -222,7 +240,10 @@ out:
   return parsed;
 }
 
-static void attempt_ended(job_run *a) {
+/* Judges and records the attempt; line is the process's result line, or
+ * NULL when the process ended without one. */
+static void attempt_ended(job_run *a, const char *line, size_t len,
+                          int64_t exit_status, int term_signal) {
   supervisor *sv = a->sv;
   char key[1024] = "", msg[1024] = "";
   uint64_t rows = 0;
@@ -240,59 +261,81 @@ static void attempt_ended(job_run *a) {
     snprintf(msg, sizeof msg, "attempt timed out after %ld s",
              sv->cfg->attempt_timeout);
     record_failure(sv, a, SQ_ETIMEOUT, msg);
-  } else if (parse_result(a, &ok, key, sizeof key, &rows, &code, msg, sizeof msg)) {
-    if (ok && a->exit_status == 0)
+  } else if (line != NULL &&
+             parse_result(line, len, &ok, key, sizeof key, &rows, &code, msg, sizeof msg)) {
+    if (ok)
       record_success(sv, a, key, rows);
     else
-      record_failure(sv, a, ok ? SQ_EINTERNAL : code, ok ? "exit status non-zero after success" : msg);
-  } else if (a->term_signal) {
+      record_failure(sv, a, code, msg);
+  } else if (line != NULL) {
+    snprintf(msg, sizeof msg, "job process answered \"%.200s\", not a result", line);
+    record_failure(sv, a, SQ_EINTERNAL, msg);
+  } else if (term_signal) {
     snprintf(msg, sizeof msg, "job process killed by signal %d (%s)",
-             a->term_signal, strsignal(a->term_signal));
-    record_failure(sv, a, a->term_signal == SIGKILL ? SQ_EKILLED : SQ_ECRASHED, msg);
-  } else if (a->exit_status == 2) {
+             term_signal, strsignal(term_signal));
+    record_failure(sv, a, term_signal == SIGKILL ? SQ_EKILLED : SQ_ECRASHED, msg);
+  } else if (exit_status == 2) {
     /* run-job's status for a usage or configuration error: permanent. */
     record_failure(sv, a, SQ_ECONFIG,
                    "job process rejected its configuration (exit status 2; see its log)");
   } else {
     snprintf(msg, sizeof msg, "job process exited with status %lld and no result",
-             (long long)a->exit_status);
+             (long long)exit_status);
     record_failure(sv, a, SQ_ECRASHED, msg);
   }
-  uv_close((uv_handle_t *)&a->proc, on_handle_closed);
-  uv_close((uv_handle_t *)&a->out, on_handle_closed);
-  uv_close((uv_handle_t *)&a->renew_timer, on_handle_closed);
-  uv_close((uv_handle_t *)&a->timeout_timer, on_handle_closed);
+  a->busy = false;
+  sq_claim_free(&a->claim);
 }
 
-static void on_child_exit(uv_process_t *proc, int64_t exit_status, int term_signal) {
-  job_run *a = proc->data;
-  a->exited = true;
-  a->exit_status = exit_status;
-  a->term_signal = term_signal;
-  if (a->eof) attempt_ended(a);
-}
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  static char scratch[4096]; /* loop thread only; consumed in on_read */
-  (void)h;
-  (void)suggested;
-  buf->base = scratch;
-  buf->len = sizeof scratch;
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
-  job_run *a = s->data;
-  if (n > 0) {
-    /* Past the cap the rest is ignored: the line is then unparseable and
-     * the attempt is judged by its exit status. */
-    (void)sq_buf_add(&a->output, buf->base, (size_t)n);
+/* A result line. A killed process's answer is ignored: its attempt is
+ * judged when it is gone (timeout, lost lease, hand-back decide). */
+static void on_proc_line(sq_job_process *p, const char *line, size_t len) {
+  job_run *a = p->data;
+  supervisor *sv = a->sv;
+  if (!a->busy || a->killed) {
+    if (!a->busy) SQ_WARN("job process %d said \"%.200s\" while idle; ignored",
+                          sq_job_process_pid(p), line);
     return;
   }
-  if (n < 0) {
-    uv_read_stop(s);
-    a->eof = true;
-    if (a->exited) attempt_ended(a);
+  attempt_ended(a, line, len, 0, 0);
+  if (++a->jobs_served >= JOBS_PER_PROCESS || sv->stopping) {
+    a->proc_state = PROC_DYING; /* the slot stays held until it is gone */
+    sq_job_process_retire(p);
+    return;
   }
+  release_slot(a);
+  fill_slots(sv);
+  maybe_finish(sv);
+}
+
+static void on_proc_gone(sq_job_process *p, int64_t exit_status, int term_signal) {
+  job_run *a = p->data;
+  a->proc_state = PROC_DYING;
+  if (a->busy) {
+    attempt_ended(a, NULL, 0, exit_status, term_signal);
+  } else if (exit_status != 0 || term_signal != 0) {
+    SQ_WARN("idle job process %d ended (status %lld, signal %d); the next job starts a new one",
+            sq_job_process_pid(p), (long long)exit_status, term_signal);
+  }
+}
+
+static void on_proc_closed(sq_job_process *p) {
+  job_run *a = p->data;
+  a->proc_state = PROC_NONE;
+  a->jobs_served = 0;
+  release_slot(a);
+  fill_slots(a->sv);
+  maybe_finish(a->sv);
+}
+
+static const sq_job_process_events proc_events = {on_proc_line, on_proc_gone,
+                                                  on_proc_closed};
+
+/* Ends the attempt by ending its process: it is judged once gone. */
+static void kill_attempt(job_run *a, int signum) {
+  a->killed = true;
+  a->proc_state = PROC_DYING;
+  sq_job_process_kill(&a->proc, signum);
 }
 
 /* ---- timers ------------------------------------------------------------ */
@@ -307,7 +350,7 @@ static void on_renew(uv_timer_t *t) {
     a->lease_lost = true;
     SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
                "lease lost to another worker; stopping this attempt");
-    uv_process_kill(&a->proc, SIGKILL);
+    kill_attempt(a, SIGKILL);
   } else if (rc != SQ_OK) {
     SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
                "cannot renew lease (will retry): %s", e.msg);
@@ -321,10 +364,10 @@ static void on_timeout(uv_timer_t *t) {
     SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
                "attempt timed out after %ld s; sending SIGTERM",
                a->sv->cfg->attempt_timeout);
-    uv_process_kill(&a->proc, SIGTERM);
+    kill_attempt(a, SIGTERM);
     uv_timer_start(t, on_timeout, (uint64_t)a->sv->opt->kill_grace_ms, 0);
   } else {
-    uv_process_kill(&a->proc, SIGKILL);
+    kill_attempt(a, SIGKILL);
   }
 }
 
@@ -374,52 +417,49 @@ static bool screen_claim(supervisor *sv, sq_claim *c, sq_job *job) {
   return true;
 }
 
-static bool spawn_attempt(supervisor *sv, job_run *a) {
-  char tenant[24], report[24], period[SQ_PERIOD_STR_LEN], attempt_s[16], pid_s[16];
-  char *args[18];
-  uv_process_options_t po;
-  uv_stdio_container_t stdio[3];
-  int r, i = 0;
-
-  snprintf(tenant, sizeof tenant, "%llu", (unsigned long long)a->job.tenant_id);
-  snprintf(report, sizeof report, "%llu", (unsigned long long)a->job.report_id);
-  sq_period_format(a->job.period, period);
-  snprintf(attempt_s, sizeof attempt_s, "%d", a->claim.attempt);
-  args[i++] = (char *)sv->opt->job_exe;
-  args[i++] = "run-job";
-  args[i++] = "--job-id";   args[i++] = a->job.id;
-  args[i++] = "--tenant";   args[i++] = tenant;
-  args[i++] = "--report";   args[i++] = report;
-  args[i++] = "--period";   args[i++] = period;
-  args[i++] = "--attempt";  args[i++] = attempt_s;
-  snprintf(pid_s, sizeof pid_s, "%d", (int)getpid());
-  args[i++] = "--worker-pid"; args[i++] = pid_s;
-  args[i++] = "--result-json";
-  args[i] = NULL;
-
-  uv_pipe_init(sv->loop, &a->out, 0);
-  a->out.data = a;
-  stdio[0].flags = UV_IGNORE;
-  stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-  stdio[1].data.stream = (uv_stream_t *)&a->out;
-  stdio[2].flags = UV_INHERIT_FD;
-  stdio[2].data.fd = 2;
-  memset(&po, 0, sizeof po);
-  po.file = sv->opt->job_exe;
-  po.args = args;
-  po.env = sv->opt->child_env;
-  po.stdio = stdio;
-  po.stdio_count = 3;
-  po.exit_cb = on_child_exit;
-  a->proc.data = a;
-  r = uv_spawn(sv->loop, &a->proc, &po);
-  if (r != 0) {
-    SQ_LOG_JOB(SQ_LOG_ERROR, a->claim.id, a->claim.attempt,
-               "cannot start job process %s: %s", sv->opt->job_exe, uv_strerror(r));
-    return false;
+static bool send_attempt(supervisor *sv, job_run *a) {
+  char request[SQ_JOB_PROCESS_REQUEST_MAX], period[SQ_PERIOD_STR_LEN];
+  int r;
+  if (a->proc_state == PROC_NONE) {
+    r = sq_job_process_spawn(&a->proc, sv->loop, sv->opt->job_exe, sv->job_args,
+                             sv->opt->child_env, &proc_events, a);
+    /* Even a failed spawn closes its pipes, through on_proc_closed. */
+    a->proc_state = r == 0 ? PROC_WARM : PROC_DYING;
+    if (r != 0) {
+      SQ_LOG_JOB(SQ_LOG_ERROR, a->claim.id, a->claim.attempt,
+                 "cannot start job process %s: %s", sv->opt->job_exe, uv_strerror(r));
+      return false;
+    }
   }
-  uv_read_start((uv_stream_t *)&a->out, on_alloc, on_read);
+  sq_period_format(a->job.period, period);
+  /* Ids are validated ([0-9a-z]), numbers and a formatted period: no
+   * escaping needed. */
+  snprintf(request, sizeof request,
+           "{\"job_id\":\"%s\",\"tenant\":\"%llu\",\"report\":\"%llu\",\"period\":\"%s\","
+           "\"attempt\":%d}",
+           a->job.id, (unsigned long long)a->job.tenant_id,
+           (unsigned long long)a->job.report_id, period, a->claim.attempt);
+  r = sq_job_process_send(&a->proc, request);
+  if (r != 0) {
+    /* The process is on its way out; its exit ends this attempt. */
+    SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
+               "cannot send the job to process %d: %s", sq_job_process_pid(&a->proc),
+               uv_strerror(r));
+    kill_attempt(a, SIGKILL);
+  }
   return true;
+}
+
+/* A slot for the next attempt, one with a warm process first; NULL if none. */
+static job_run *free_slot(supervisor *sv) {
+  job_run *cold = NULL;
+  for (int i = 0; i < sv->n_slots; i++) {
+    job_run *a = &sv->slots[i];
+    if (!slot_free(a)) continue;
+    if (a->proc_state == PROC_WARM) return a;
+    if (cold == NULL) cold = a;
+  }
+  return cold;
 }
 
 static void start_attempt(supervisor *sv, sq_claim *c) {
@@ -431,36 +471,32 @@ static void start_attempt(supervisor *sv, sq_claim *c) {
     sq_claim_free(c);
     return;
   }
-  for (int i = 0; i < sv->n_slots; i++)
-    if (!sv->slots[i].in_use) {
-      a = &sv->slots[i];
-      break;
-    }
-  memset(a, 0, sizeof *a);
-  a->sv = sv;
-  a->in_use = true;
+  if ((a = free_slot(sv)) == NULL) { /* fill_slots checked: cannot happen */
+    sq_err e;
+    (void)sq_queue_release(sv->queue, c->id, c->token, &e);
+    sq_claim_free(c);
+    return;
+  }
+  a->busy = true;
   a->claim = *c;
   a->job = job;
+  a->lease_lost = a->handed_back = a->timed_out = a->killed = false;
   a->started_ms = uv_now(sv->loop);
-  sq_buf_init(&a->output, OUTPUT_MAX);
+  a->held_m = c->vcpus_m > 0 ? c->vcpus_m : 1;
   sv->n_running++;
-  sv->used_m += c->vcpus_m;
-  if (!spawn_attempt(sv, a)) {
-    /* Could not even start: a local problem (exec missing, fd limit).
-     * Count it as a temporary failure of this attempt. */
+  sv->used_m += a->held_m;
+  if (!send_attempt(sv, a)) {
+    /* Could not even start a process: a local problem (exec missing, fd
+     * limit). A temporary failure of this attempt. */
     record_failure(sv, a, SQ_ECRASHED, "cannot start the job process");
-    a->open_handles = 1;
-    uv_close((uv_handle_t *)&a->out, on_handle_closed);
+    a->busy = false;
+    sq_claim_free(&a->claim);
     return;
   }
   SQ_LOG_JOB(SQ_LOG_INFO, a->claim.id, a->claim.attempt,
              "started: tenant %llu report %llu period %04d-%02d (pid %d)",
              (unsigned long long)job.tenant_id, (unsigned long long)job.report_id,
-             job.period.year, job.period.month, a->proc.pid);
-  a->open_handles = 4;
-  uv_timer_init(sv->loop, &a->renew_timer);
-  uv_timer_init(sv->loop, &a->timeout_timer);
-  a->renew_timer.data = a->timeout_timer.data = a;
+             job.period.year, job.period.month, sq_job_process_pid(&a->proc));
   uv_timer_start(&a->renew_timer, on_renew, renew_ms ? renew_ms : 1,
                  renew_ms ? renew_ms : 1);
   uv_timer_start(&a->timeout_timer, on_timeout,
@@ -470,7 +506,7 @@ static void start_attempt(supervisor *sv, sq_claim *c) {
 /* Claims while this worker has a free slot and spare vCPUs; the claim
  * script also checks the cluster's budget. */
 static void fill_slots(supervisor *sv) {
-  while (!sv->stopping && sv->n_running < sv->n_slots &&
+  while (!sv->stopping && free_slot(sv) != NULL &&
          sv->used_m < sv->capacity_m && uv_now(sv->loop) >= sv->pause_until_ms) {
     sq_claim c;
     sq_claim_result res;
@@ -638,9 +674,9 @@ static void hand_back_all(supervisor *sv, int sig) {
   for (int i = 0; i < sv->n_slots; i++) {
     job_run *a = &sv->slots[i];
     sq_err e;
-    if (!a->in_use || a->exited || a->handed_back) continue;
+    if (!a->busy || a->handed_back) continue;
     a->handed_back = true;
-    uv_process_kill(&a->proc, sig);
+    kill_attempt(a, sig);
     if (sq_queue_release(sv->queue, a->claim.id, a->claim.token, &e) != SQ_OK)
       SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
                  "could not hand back (%s); its lease will expire", e.msg);
@@ -677,6 +713,17 @@ static void close_all(supervisor *sv) {
   if (sv->closing) return;
   sv->closing = true;
   atomic_store(&sv->waiter_stop, true);
+  /* Idle warm processes exit when their stdin closes; the loop runs until
+   * they are gone. */
+  for (int i = 0; i < sv->n_slots; i++) {
+    job_run *a = &sv->slots[i];
+    if (a->proc_state == PROC_WARM) {
+      a->proc_state = PROC_DYING;
+      sq_job_process_retire(&a->proc);
+    }
+    uv_close((uv_handle_t *)&a->renew_timer, NULL);
+    uv_close((uv_handle_t *)&a->timeout_timer, NULL);
+  }
   uv_close((uv_handle_t *)&sv->tick, NULL);
   uv_close((uv_handle_t *)&sv->grace_timer, NULL);
   uv_close((uv_handle_t *)&sv->wake, NULL);
@@ -687,7 +734,8 @@ static void close_all(supervisor *sv) {
 sq_errcode sq_supervisor_run(const sq_supervisor_options *opt, sq_err *err) {
   supervisor sv;
   sq_errcode rc = SQ_OK;
-  char host[64] = "host";
+  char host[64] = "host", pid_s[16];
+  char *job_args[] = {(char *)opt->job_exe, "run-job", "--serve", "--worker-pid", pid_s, NULL};
   bool thread_started = false;
 
   memset(&sv, 0, sizeof sv);
@@ -705,6 +753,11 @@ sq_errcode sq_supervisor_run(const sq_supervisor_options *opt, sq_err *err) {
     return rc;
   sv.slots = calloc((size_t)sv.n_slots, sizeof *sv.slots);
   if (sv.slots == NULL) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  snprintf(pid_s, sizeof pid_s, "%d", (int)getpid());
+  sv.job_args = job_args;
+  /* A job process that dies leaves a closed pipe: writing to it must fail
+   * with EPIPE, not kill the worker. */
+  signal(SIGPIPE, SIG_IGN);
 
   sv.queue = sq_queue_open(sv.cfg->redis_url, sv.cfg->queue, 5000, err);
   if (sv.queue == NULL) {
@@ -729,6 +782,13 @@ sq_errcode sq_supervisor_run(const sq_supervisor_options *opt, sq_err *err) {
   uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
   uv_signal_start(&sv.sigint, on_signal, SIGINT);
   uv_timer_start(&sv.tick, on_tick, 0, TICK_MS);
+  for (int i = 0; i < sv.n_slots; i++) {
+    job_run *a = &sv.slots[i];
+    a->sv = &sv;
+    uv_timer_init(sv.loop, &a->renew_timer);
+    uv_timer_init(sv.loop, &a->timeout_timer);
+    a->renew_timer.data = a->timeout_timer.data = a;
+  }
   atomic_store(&sv.waiter_stop, false);
   if (uv_thread_create(&sv.waiter_thread, waiter_main, &sv) == 0)
     thread_started = true;

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Warm job processes (queue/job_process.h): a worker keeps its job process
+# between jobs, replaces one that crashed or was killed while idle, and the
+# process speaks a line protocol that rejects a malformed request without
+# dying.
+source "$(dirname "$0")/lib.sh"
+
+load_schema
+sql "$T_DB" <<'SQL'
+INSERT INTO tenants (id, name) VALUES (1, 'T');
+INSERT INTO reports (id, tenant_id, name) SELECT seq, 1, CONCAT('R', seq) FROM seq_1_to_6;
+INSERT INTO report_items (id, report_id, position, label, kind) SELECT seq, seq, 1, 'V', 'number' FROM seq_1_to_6;
+INSERT INTO records (report_id, recorded_at, recorded_by, `values`)
+  SELECT seq, '2026-10-05 10:00:00', 'x', CONCAT('{"', seq, '": ', seq, '}') FROM seq_1_to_6;
+SQL
+pids() { # pids LOG -> the job process pid of each started attempt, in order
+  sed -n 's/.*started: tenant [0-9]* report \([0-9]*\) .*(pid \([0-9]*\)).*/\1 \2/p' "$1"
+}
+
+# --- 1. the protocol, by hand ---------------------------------------------
+out=$(printf '%s\n' \
+  '{"job_id":"j00000000000000000000001","tenant":"1","report":"1","period":"2026-10","attempt":1}' \
+  'not json' \
+  '{"job_id":"j00000000000000000000002","tenant":"1","report":"99","period":"2026-10","attempt":1}' \
+  '{"job_id":"j00000000000000000000003","tenant":"1","report":"2","period":"2026-13","attempt":1}' \
+  '{"job_id":"j00000000000000000000004","tenant":"1","report":"2","period":"2026-10","attempt":1}' |
+  "$SHEETQ_BIN" run-job --serve 2>"$T_DIR/serve.log") || fail "run-job --serve exited $?"
+mapfile -t lines <<<"$out"
+assert_eq 5 "${#lines[@]}" "result lines for 5 requests: $out"
+assert_eq '{"ok":true,"key":"1/1/2026-10.xlsx","rows":1}' "${lines[0]}" "first request"
+assert_contains "${lines[1]}" '"code":"bad_job"' "a line that is not JSON"
+assert_contains "${lines[2]}" '"code":"not_found"' "an unknown report"
+assert_contains "${lines[3]}" '"code":"bad_job"' "an invalid period"
+assert_eq '{"ok":true,"key":"1/2/2026-10.xlsx","rows":1}' "${lines[4]}" "the request after the bad ones"
+[[ -f $T_OUT/1/2/2026-10.xlsx ]] || fail "no file for the last request"
+rm -rf "$T_OUT"
+
+# --- 2. one process serves a worker's jobs; a crash replaces it -----------
+SHEETQ_MAX_ATTEMPTS=1 sq enqueue --period 2026-10 --report 1 --report 2 --report 3 >/dev/null
+SHEETQ_TEST_FAULT='crash:report=2' "$SHEETQ_BIN" worker --burst \
+  --concurrency 1 2>"$T_DIR/w1.log" || fail "worker: $(tail -3 "$T_DIR/w1.log")"
+mapfile -t started < <(pids "$T_DIR/w1.log")
+assert_eq 3 "${#started[@]}" "attempts started: ${started[*]}"
+declare -A pid_of
+for s in "${started[@]}"; do pid_of[${s% *}]=${s#* }; done
+state() { sql "$T_DB" -e "SELECT state FROM sheetq_jobs WHERE report_id = $1"; }
+assert_eq failed "$(state 2)" "the crashing job"
+assert_eq succeeded "$(state 1)" "job 1"
+assert_eq succeeded "$(state 3)" "job 3, after the crash"
+# Claims are ordered by report within the tenant; whichever ran before the
+# crash shares no process with whichever ran after it.
+first=${started[0]% *} last=${started[2]% *}
+[[ $first != 2 && $last != 2 ]] || fail "unexpected order: ${started[*]}"
+[[ ${pid_of[$first]} != "${pid_of[$last]}" ]] || fail "the crashed process was reused: ${started[*]}"
+assert_eq "${pid_of[2]}" "${pid_of[$first]}" "the process that ran the first job ran the crashing one"
+
+# --- 3. jobs in a row share one process; killing it while idle is survived -
+SHEETQ_LEDGER_CHECK_INTERVAL=3600 "$SHEETQ_BIN" worker --concurrency 1 2>"$T_DIR/w2.log" &
+w=$!
+trap 'kill $w 2>/dev/null; wait $w 2>/dev/null' EXIT
+wait_state() { # wait_state REPORT STATE: up to 20 s
+  for ((i = 0; i < 200; i++)); do
+    [[ $(state "$1") == "$2" ]] && return 0
+    sleep 0.1
+  done
+  fail "report $1 did not reach $2 (is $(state "$1"))"
+}
+sq enqueue --period 2026-10 --report 4 >/dev/null
+wait_state 4 succeeded
+sq enqueue --period 2026-10 --report 5 >/dev/null
+wait_state 5 succeeded
+mapfile -t started < <(pids "$T_DIR/w2.log")
+assert_eq 2 "${#started[@]}" "attempts started: ${started[*]}"
+warm=${started[0]#* }
+assert_eq "$warm" "${started[1]#* }" "both jobs' process"
+kill -0 "$warm" 2>/dev/null || fail "the warm process $warm is not running between jobs"
+kill -KILL "$warm"
+sq enqueue --period 2026-10 --report 6 >/dev/null
+wait_state 6 succeeded
+kill -TERM $w
+wait $w || fail "worker exited $? on SIGTERM"
+trap - EXIT
+grep -q "idle job process $warm ended" "$T_DIR/w2.log" || fail "the idle process's death was not logged"
+# No job process outlives its worker.
+for s in $(pids "$T_DIR/w2.log" | cut -d' ' -f2); do
+  ! kill -0 "$s" 2>/dev/null || fail "job process $s still runs after its worker stopped"
+done
+echo "ok: line protocol, warm reuse, crash and idle-kill replacement"
