@@ -1,7 +1,16 @@
-/* export_job.c - see export_job.h. */
+/* export_job.c - see export_job.h.
+ *
+ * Reading overlaps rendering: a reader thread streams the records from
+ * MariaDB and prepares them (row_batch.h: JSON parsing, typing, text
+ * cleaning) while this thread hands prepared batches to libxlsxwriter.
+ * BATCHES batches circulate between the two, so memory stays flat: the
+ * reader waits for a free batch, the writer for a full one. The database
+ * connection is used by the reader only, between the report's loading and
+ * the end of the stream. */
 #include "exporter/export_job.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,13 +20,126 @@
 #include "core/log.h"
 #include "core/report.h"
 
-typedef struct stream_ctx {
-  sq_xlsx_report *xlsx;
-} stream_ctx;
+#define BATCHES 4
+
+typedef struct pipeline {
+  pthread_mutex_t mu;
+  pthread_cond_t changed;
+  sq_row_batch batch[BATCHES];
+  int full[BATCHES]; /* FIFO of prepared batches */
+  size_t full_head, n_full;
+  int spare[BATCHES]; /* free batches */
+  size_t n_spare;
+  bool reader_done, writer_failed;
+  /* reader side */
+  sq_db *db;
+  uint64_t report_id;
+  const char *start, *end;
+  sq_row_layout layout;
+  int current; /* the batch being filled, -1: none */
+  sq_errcode reader_rc;
+  sq_err reader_err;
+} pipeline;
+
+static void hand_over(pipeline *p, int b) { /* with p->mu held */
+  p->full[(p->full_head + p->n_full++) % BATCHES] = b;
+  pthread_cond_broadcast(&p->changed);
+}
 
 static sq_errcode add_record(void *ctx, const sq_record *rec, sq_err *err) {
-  stream_ctx *s = ctx;
-  return sq_xlsx_report_add(s->xlsx, rec, err);
+  pipeline *p = ctx;
+  sq_errcode rc;
+  sq_err e;
+  if (p->current < 0) {
+    pthread_mutex_lock(&p->mu);
+    while (p->n_spare == 0 && !p->writer_failed) pthread_cond_wait(&p->changed, &p->mu);
+    if (!p->writer_failed) p->current = p->spare[--p->n_spare];
+    pthread_mutex_unlock(&p->mu);
+    /* The writer gave up: stop streaming; its error is the job's. */
+    if (p->current < 0) return sq_err_set(err, SQ_ECANCELLED, "rendering failed");
+  }
+  rc = sq_row_batch_add(&p->batch[p->current], &p->layout, rec, &e);
+  if (rc != SQ_OK) return sq_err_set(err, rc, "report %llu: record %llu: %.300s",
+                                     (unsigned long long)p->report_id,
+                                     (unsigned long long)rec->id, e.msg);
+  if (sq_row_batch_full(&p->batch[p->current])) {
+    pthread_mutex_lock(&p->mu);
+    hand_over(p, p->current);
+    pthread_mutex_unlock(&p->mu);
+    p->current = -1;
+  }
+  return SQ_OK;
+}
+
+static void *reader_main(void *arg) {
+  pipeline *p = arg;
+  sq_errcode rc = sq_db_stream_records(p->db, p->report_id, p->start, p->end, add_record,
+                                       p, &p->reader_err);
+  pthread_mutex_lock(&p->mu);
+  if (p->current >= 0) hand_over(p, p->current); /* the last, part-full batch */
+  p->current = -1;
+  p->reader_rc = rc;
+  p->reader_done = true;
+  pthread_cond_broadcast(&p->changed);
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+/* Streams the records into xlsx; returns the first error of either side. */
+static sq_errcode stream_into(sq_xlsx_report *xlsx, sq_db *db, uint64_t report_id,
+                              const char *start, const char *end, sq_err *err) {
+  pipeline *p = calloc(1, sizeof *p);
+  pthread_t reader;
+  sq_errcode rc = SQ_OK;
+  int n_init = 0;
+
+  if (p == NULL) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->changed, NULL);
+  for (; n_init < BATCHES && rc == SQ_OK; n_init++) {
+    rc = sq_row_batch_init(&p->batch[n_init], err);
+    p->spare[p->n_spare++] = n_init;
+  }
+  p->db = db;
+  p->report_id = report_id;
+  p->start = start;
+  p->end = end;
+  p->current = -1;
+  sq_xlsx_report_layout(xlsx, &p->layout);
+  if (rc == SQ_OK && pthread_create(&reader, NULL, reader_main, p) != 0)
+    rc = sq_err_set(err, SQ_ENOMEM, "cannot start the reader thread");
+  if (rc != SQ_OK) goto out;
+
+  for (;;) {
+    int b;
+    pthread_mutex_lock(&p->mu);
+    while (p->n_full == 0 && !p->reader_done) pthread_cond_wait(&p->changed, &p->mu);
+    if (p->n_full == 0) {
+      pthread_mutex_unlock(&p->mu);
+      break;
+    }
+    b = p->full[p->full_head];
+    p->full_head = (p->full_head + 1) % BATCHES;
+    p->n_full--;
+    pthread_mutex_unlock(&p->mu);
+
+    rc = sq_xlsx_report_write_batch(xlsx, &p->batch[b], err);
+    sq_row_batch_reset(&p->batch[b]);
+    pthread_mutex_lock(&p->mu);
+    p->spare[p->n_spare++] = b;
+    if (rc != SQ_OK) p->writer_failed = true;
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->mu);
+    if (rc != SQ_OK) break;
+  }
+  pthread_join(reader, NULL);
+  if (rc == SQ_OK && p->reader_rc != SQ_OK) rc = sq_err_set(err, p->reader_rc, "%s", p->reader_err.msg);
+out:
+  for (int i = 0; i < n_init; i++) sq_row_batch_free(&p->batch[i]);
+  pthread_cond_destroy(&p->changed);
+  pthread_mutex_destroy(&p->mu);
+  free(p);
+  return rc;
 }
 
 static const char *scratch_dir(const sq_storage *storage, const sq_config *cfg) {
@@ -34,7 +156,7 @@ sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
   char period[SQ_PERIOD_STR_LEN], start[SQ_DATETIME_STR_LEN], end[SQ_DATETIME_STR_LEN];
   char tmp_path[4096];
   sq_xlsx_options xo;
-  stream_ctx sc = {NULL};
+  sq_xlsx_report *xlsx;
   bool tmp_exists = false;
   sq_errcode rc;
 
@@ -63,21 +185,19 @@ sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
   }
   memset(&xo, 0, sizeof xo);
   xo.tmpdir = scratch_dir(storage, cfg);
-  sc.xlsx = sq_xlsx_report_open(tmp_path, &report, period, &xo, err);
-  if (sc.xlsx == NULL) {
+  xlsx = sq_xlsx_report_open(tmp_path, &report, period, &xo, err);
+  if (xlsx == NULL) {
     rc = err->code;
     goto out;
   }
   tmp_exists = true;
-  rc = sq_db_stream_records(db, job->report_id, start, end, add_record, &sc, err);
+  rc = stream_into(xlsx, db, job->report_id, start, end, err);
   if (rc != SQ_OK) {
     sq_err ignored;
-    (void)sq_xlsx_report_close(sc.xlsx, NULL, &ignored);
-    sc.xlsx = NULL;
+    (void)sq_xlsx_report_close(xlsx, NULL, &ignored);
     goto out;
   }
-  rc = sq_xlsx_report_close(sc.xlsx, &out->stats, err);
-  sc.xlsx = NULL;
+  rc = sq_xlsx_report_close(xlsx, &out->stats, err);
   if (rc != SQ_OK) goto out;
   if (out->stats.bad_values_json || out->stats.unknown_items || out->stats.truncated_cells)
     SQ_LOG_JOB(SQ_LOG_WARN, job->id, 0,

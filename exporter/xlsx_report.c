@@ -1,22 +1,15 @@
 /* xlsx_report.c - see xlsx_report.h.
  *
- * DESIGN. The hot path is sq_xlsx_report_add(), called once per record, a
- * million times or more per job. It parses the record's values JSON, maps
- * each key (a report_items.id in decimal) to its column by binary search in
- * an id-sorted array built at open, converts the value with cell_value and
- * writes it. Text is cleaned into one buffer allocated at open; the only
- * per-cell allocations are cJSON's nodes and libxlsxwriter's own copies.
- * Missing values are simply not written (blank).
+ * DESIGN. Records reach libxlsxwriter as prepared rows (row_batch.h):
+ * parsed, typed and cleaned, possibly on another thread. What is left here
+ * per row is one libxlsxwriter call per non-blank cell and the sheet
+ * rollover. The id -> column layout is built at open, sorted by id.
  *
  * libxlsxwriter's constant_memory mode writes each finished row to a temp
  * file through stdio and ignores write errors there; a full disk would then
  * produce a silently truncated sheet at close. So the renderer checks that
  * stream's error flag itself after every record (and flushes it at the end
  * of each sheet) and turns a failure into SQ_ESTORAGE_FULL / SQ_EIO.
- *
- * Excel reads "_xHHHH_" in cell text as an escaped character, and
- * libxlsxwriter 1.1.4 does not protect literal occurrences, so a value
- * "_x0041_" would show as "A". Such underscores are written as "_x005F_".
  */
 #include "exporter/xlsx_report.h"
 
@@ -34,9 +27,9 @@
 
 #include "core/buf.h"
 #include "core/period.h"
+#include "exporter/cell_text.h"
 #include "exporter/cell_value.h"
 #include "exporter/sheet_name.h"
-#include "exporter/text_clean.h"
 
 #define ROW_TITLE 0
 #define ROW_TENANT 1
@@ -50,17 +43,7 @@
 #define COL_FIRST_ITEM 2
 
 #define WIDTH_MAX 60.0
-/* Escaping "_xHHHH_" grows text by at most 6/7; twice the clean size is
- * more than enough. */
-#define ESCAPED_CAP (2 * SQ_TEXT_CLEAN_CAP)
-/* Text forms of one value (numbers, compact JSON of arrays/objects). */
-#define SCRATCH_MAX (64u * 1024 * 1024)
-
-typedef struct item_slot {
-  uint64_t id;
-  lxw_col_t col;
-  sq_item_kind kind;
-} item_slot;
+#define LABEL_MAX (1u << 20) /* a header text being built */
 
 struct sq_xlsx_report {
   lxw_workbook *wb;
@@ -75,14 +58,14 @@ struct sq_xlsx_report {
   char **labels;     /* raw header texts, n_cols of them */
   double *widths;    /* n_cols */
   lxw_col_t n_cols;
-  item_slot *slots;  /* n_items, sorted by id */
+  sq_item_slot *slots; /* n_items, sorted by id */
   size_t n_items;
   uint32_t sheet_rows; /* data rows per sheet */
   uint32_t sheet_used; /* data rows on the current sheet */
   unsigned part;       /* current sheet, 1-based */
   char *clean;         /* SQ_TEXT_CLEAN_CAP */
-  char *escaped;       /* ESCAPED_CAP */
-  sq_buf scratch;
+  char *escaped;       /* SQ_CELL_TEXT_ESCAPED_CAP */
+  sq_row_batch one;    /* sq_xlsx_report_add's single row */
   sq_xlsx_stats stats;
   sq_errcode failed; /* sticky error from add */
   char failed_msg[SQ_ERR_MSG_MAX];
@@ -126,70 +109,15 @@ static sq_errcode check_sheet_stream(sq_xlsx_report *x, bool flush,
 
 /* ---- text -------------------------------------------------------------- */
 
-static bool is_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-         (c >= 'A' && c <= 'F');
-}
-
-static bool x_escape_at(const char *s, size_t n, size_t i) {
-  return i + 7 <= n && s[i] == '_' && s[i + 1] == 'x' && is_hex(s[i + 2]) &&
-         is_hex(s[i + 3]) && is_hex(s[i + 4]) && is_hex(s[i + 5]) &&
-         s[i + 6] == '_';
-}
-
-static bool needs_x_escape(const char *s, size_t n) {
-  const char *p = s, *end = s + n;
-  while ((p = memchr(p, '_', (size_t)(end - p))) != NULL) {
-    if (x_escape_at(s, n, (size_t)(p - s))) return true;
-    p++;
-  }
-  return false;
-}
-
-static size_t x_escape(const char *s, size_t n, char *out, size_t cap) {
-  size_t o = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (x_escape_at(s, n, i)) {
-      if (cap - o <= 7) break;
-      memcpy(out + o, "_x005F_", 7);
-      o += 7;
-    } else {
-      if (cap - o <= 1) break;
-      out[o++] = s[i];
-    }
-  }
-  out[o] = '\0';
-  return o;
-}
-
-/* Cleans s[0..len) and returns it ready for worksheet_write_string() (in
- * x->clean or x->escaped); *n_out is its length, *cut whether it was
- * truncated. */
-static const char *cell_text(sq_xlsx_report *x, const char *s, size_t len,
-                             size_t *n_out, bool *cut) {
-  size_t n = sq_text_clean(s, len, x->clean, SQ_TEXT_CLEAN_CAP, cut);
-  const char *text = x->clean;
-  if (n > 0 && needs_x_escape(x->clean, n)) {
-    bool cut2 = false;
-    n = x_escape(x->clean, n, x->escaped, ESCAPED_CAP);
-    /* Escaping may push it past the limit again: cut once more. */
-    n = sq_text_clean(x->escaped, n, x->clean, SQ_TEXT_CLEAN_CAP, &cut2);
-    *cut = *cut || cut2;
-  }
-  *n_out = n;
-  return text;
-}
-
 static sq_errcode put_string(sq_xlsx_report *x, lxw_row_t row, lxw_col_t col,
                              const char *s, size_t len, lxw_format *fmt,
                              sq_err *err) {
   bool cut = false;
-  size_t n;
-  const char *text = cell_text(x, s, len, &n, &cut);
+  size_t n = sq_cell_text(s, len, x->clean, x->escaped, &cut);
   lxw_error e;
   if (n == 0) return SQ_OK; /* blank */
   if (cut) x->stats.truncated_cells++;
-  e = worksheet_write_string(x->ws, row, col, text, fmt);
+  e = worksheet_write_string(x->ws, row, col, x->clean, fmt);
   return e == LXW_NO_ERROR ? SQ_OK : lxw_fail(x, e, row, col, err);
 }
 
@@ -278,142 +206,113 @@ static sq_errcode finish_sheet(sq_xlsx_report *x, sq_err *err) {
 
 /* ---- records ----------------------------------------------------------- */
 
-/* Decimal item id; false for anything else. */
-static bool parse_id(const char *s, uint64_t *out) {
-  uint64_t v = 0;
-  if (s == NULL || *s == '\0') return false;
-  for (; *s; s++) {
-    unsigned d = (unsigned)(*s - '0');
-    if (d > 9 || v > (UINT64_MAX - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  *out = v;
-  return true;
-}
-
-static const item_slot *find_slot(const sq_xlsx_report *x, const char *key) {
-  uint64_t id;
-  size_t lo = 0, hi = x->n_items;
-  if (!parse_id(key, &id)) return NULL;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (x->slots[mid].id == id) return &x->slots[mid];
-    if (x->slots[mid].id < id)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return NULL;
-}
-
 static lxw_datetime to_lxw(const sq_cell_datetime *d) {
   lxw_datetime t = {d->year, d->month, d->day, d->hour, d->min, d->sec};
   return t;
 }
 
-static sq_errcode write_value(sq_xlsx_report *x, lxw_row_t row,
-                              const item_slot *slot, const cJSON *value,
-                              sq_err *err) {
-  sq_cell cell;
-  lxw_datetime dt;
-  lxw_error e = LXW_NO_ERROR;
-
-  if (sq_cell_from_json(value, slot->kind, &x->scratch, &cell) != SQ_OK)
-    return sq_err_set(err, SQ_ENOMEM,
-                      "report %" PRIu64 ": item %" PRIu64
-                      ": value too large to render",
-                      x->report_id, slot->id);
-  switch (cell.type) {
-    case SQ_CELL_BLANK:
-      break;
-    case SQ_CELL_NUMBER:
-      e = worksheet_write_number(x->ws, row, slot->col, cell.number, NULL);
-      break;
-    case SQ_CELL_BOOLEAN:
-      e = worksheet_write_boolean(x->ws, row, slot->col, cell.boolean, NULL);
-      break;
-    case SQ_CELL_DATETIME:
-      dt = to_lxw(&cell.datetime);
-      e = worksheet_write_datetime(
-          x->ws, row, slot->col, &dt,
-          cell.datetime.has_time ? x->fmt_datetime : x->fmt_date);
-      break;
-    case SQ_CELL_STRING:
-      return put_string(x, row, slot->col, cell.text, cell.text_len, NULL,
-                        err);
-  }
-  return e == LXW_NO_ERROR ? SQ_OK : lxw_fail(x, e, row, slot->col, err);
+/* Writes text already made ready by the batch (no second cleaning). */
+static lxw_error write_ready_text(sq_xlsx_report *x, lxw_row_t row, lxw_col_t col,
+                                  const sq_row_batch *b, uint32_t off, uint32_t len) {
+  if (len == 0) return LXW_NO_ERROR;
+  return worksheet_write_string(x->ws, row, col, sq_row_batch_text(b, off), NULL);
 }
 
-sq_errcode sq_xlsx_report_add(sq_xlsx_report *x, const sq_record *rec,
-                              sq_err *err) {
-  sq_errcode rc = SQ_EINTERNAL;
-  sq_err e;
-  cJSON *values = NULL;
-  sq_cell_datetime at;
+static sq_errcode write_row(sq_xlsx_report *x, const sq_row_batch *b,
+                            const sq_prepared_row *r, sq_err *err) {
   lxw_row_t row;
-  lxw_error le;
-
-  if (x == NULL || rec == NULL)
-    return sq_err_set(err, SQ_EINVAL, "xlsx report: missing argument");
-  if (x->failed != SQ_OK)
-    return sq_err_set(err, x->failed, "%s", x->failed_msg);
-  sq_err_clear(&e);
-  errno = 0; /* check_sheet_stream() reports what a failed write left here */
+  lxw_error e = LXW_NO_ERROR;
+  lxw_col_t col = COL_RECORDED_AT;
+  sq_errcode rc;
 
   if (x->sheet_used == x->sheet_rows) {
-    rc = finish_sheet(x, &e);
-    if (rc == SQ_OK) rc = start_sheet(x, x->part + 1, &e);
-    if (rc != SQ_OK) goto out;
+    if ((rc = finish_sheet(x, err)) != SQ_OK || (rc = start_sheet(x, x->part + 1, err)) != SQ_OK)
+      return rc;
   }
   row = ROW_FIRST_DATA + x->sheet_used;
-
-  if (sq_cell_parse_recorded_at(rec->recorded_at, &at)) {
-    lxw_datetime dt = to_lxw(&at);
-    le = worksheet_write_datetime(x->ws, row, COL_RECORDED_AT, &dt,
-                                  x->fmt_datetime);
-    if (le != LXW_NO_ERROR) {
-      rc = lxw_fail(x, le, row, COL_RECORDED_AT, &e);
-      goto out;
-    }
-  } else if (rec->recorded_at != NULL) {
-    rc = put_string(x, row, COL_RECORDED_AT, rec->recorded_at,
-                    strlen(rec->recorded_at), NULL, &e);
-    if (rc != SQ_OK) goto out;
+  if (r->at_is_datetime) {
+    lxw_datetime dt = to_lxw(&r->at);
+    e = worksheet_write_datetime(x->ws, row, col, &dt, x->fmt_datetime);
+  } else {
+    e = write_ready_text(x, row, col, b, r->at_text_off, r->at_text_len);
   }
-  if (rec->recorded_by != NULL) {
-    rc = put_string(x, row, COL_RECORDED_BY, rec->recorded_by,
-                    rec->recorded_by_len, NULL, &e);
-    if (rc != SQ_OK) goto out;
+  if (e == LXW_NO_ERROR) {
+    col = COL_RECORDED_BY;
+    e = write_ready_text(x, row, col, b, r->by_off, r->by_len);
   }
-
-  if (rec->values != NULL && rec->values_len > 0) {
-    values = cJSON_ParseWithLength(rec->values, rec->values_len);
-    if (values == NULL || !cJSON_IsObject(values)) {
-      x->stats.bad_values_json++;
-    } else {
-      for (const cJSON *v = values->child; v != NULL; v = v->next) {
-        const item_slot *slot = find_slot(x, v->string);
-        if (slot == NULL) {
-          x->stats.unknown_items++;
-          continue;
-        }
-        rc = write_value(x, row, slot, v, &e);
-        if (rc != SQ_OK) goto out;
-      }
+  for (uint32_t i = r->first_cell; e == LXW_NO_ERROR && i < r->first_cell + r->n_cells; i++) {
+    const sq_prepared_cell *c = &b->cells[i];
+    lxw_datetime dt;
+    col = c->col;
+    switch (c->type) {
+      case SQ_CELL_NUMBER:
+        e = worksheet_write_number(x->ws, row, col, c->v.number, NULL);
+        break;
+      case SQ_CELL_BOOLEAN:
+        e = worksheet_write_boolean(x->ws, row, col, c->flag, NULL);
+        break;
+      case SQ_CELL_DATETIME:
+        dt = to_lxw(&c->v.datetime);
+        e = worksheet_write_datetime(x->ws, row, col, &dt,
+                                     c->flag ? x->fmt_datetime : x->fmt_date);
+        break;
+      case SQ_CELL_STRING:
+        e = write_ready_text(x, row, col, b, c->v.text.off, c->v.text.len);
+        break;
+      default:
+        break;
     }
   }
+  if (e != LXW_NO_ERROR) return lxw_fail(x, e, row, col, err);
   x->sheet_used++;
   x->stats.rows++;
-  rc = check_sheet_stream(x, false, &e);
-out:
-  cJSON_Delete(values);
+  return check_sheet_stream(x, false, err);
+}
+
+void sq_xlsx_report_layout(const sq_xlsx_report *x, sq_row_layout *out) {
+  out->slots = x->slots;
+  out->n_slots = x->n_items;
+}
+
+sq_errcode sq_xlsx_report_write_batch(sq_xlsx_report *x, const sq_row_batch *b,
+                                      sq_err *err) {
+  sq_errcode rc = SQ_OK;
+  sq_err e;
+  if (x == NULL || b == NULL)
+    return sq_err_set(err, SQ_EINVAL, "xlsx report: missing argument");
+  if (x->failed != SQ_OK) return sq_err_set(err, x->failed, "%s", x->failed_msg);
+  sq_err_clear(&e);
+  errno = 0; /* check_sheet_stream() reports what a failed write left here */
+  for (size_t i = 0; i < b->n_rows && rc == SQ_OK; i++) rc = write_row(x, b, &b->rows[i], &e);
+  x->stats.bad_values_json += b->bad_values_json;
+  x->stats.unknown_items += b->unknown_items;
+  x->stats.truncated_cells += b->truncated_cells;
   if (rc != SQ_OK) {
     x->failed = rc;
     snprintf(x->failed_msg, sizeof x->failed_msg, "%s", e.msg);
     sq_err_set(err, rc, "%s", e.msg);
   }
   return rc;
+}
+
+sq_errcode sq_xlsx_report_add(sq_xlsx_report *x, const sq_record *rec,
+                              sq_err *err) {
+  sq_row_layout layout;
+  sq_errcode rc;
+  if (x == NULL || rec == NULL)
+    return sq_err_set(err, SQ_EINVAL, "xlsx report: missing argument");
+  if (x->failed != SQ_OK) return sq_err_set(err, x->failed, "%s", x->failed_msg);
+  sq_xlsx_report_layout(x, &layout);
+  sq_row_batch_reset(&x->one);
+  rc = sq_row_batch_add(&x->one, &layout, rec, err);
+  if (rc != SQ_OK) {
+    sq_err e;
+    sq_err_set(&e, rc, "report %" PRIu64 ": %.400s", x->report_id, err->msg);
+    x->failed = rc;
+    snprintf(x->failed_msg, sizeof x->failed_msg, "%s", e.msg);
+    return sq_err_set(err, rc, "%s", e.msg);
+  }
+  return sq_xlsx_report_write_batch(x, &x->one, err);
 }
 
 /* ---- open / close ------------------------------------------------------ */
@@ -426,7 +325,7 @@ static char *dup_str(const char *s) {
 }
 
 static int slot_cmp(const void *a, const void *b) {
-  uint64_t x = ((const item_slot *)a)->id, y = ((const item_slot *)b)->id;
+  uint64_t x = ((const sq_item_slot *)a)->id, y = ((const sq_item_slot *)b)->id;
   return x < y ? -1 : x > y;
 }
 
@@ -475,7 +374,7 @@ static void report_free(sq_xlsx_report *x) {
   free(x->tenant_line);
   free(x->clean);
   free(x->escaped);
-  sq_buf_free(&x->scratch);
+  sq_row_batch_free(&x->one);
   free(x);
 }
 
@@ -485,7 +384,7 @@ static sq_errcode build_columns(sq_xlsx_report *x, const sq_report *report,
   sq_buf b;
   sq_errcode rc = SQ_ENOMEM;
 
-  sq_buf_init(&b, SCRATCH_MAX);
+  sq_buf_init(&b, LABEL_MAX);
   x->labels = calloc(x->n_cols, sizeof *x->labels);
   x->widths = calloc(x->n_cols, sizeof *x->widths);
   x->slots = calloc(x->n_items ? x->n_items : 1, sizeof *x->slots);
@@ -564,7 +463,7 @@ sq_xlsx_report *sq_xlsx_report_open(const char *path, const sq_report *report,
   int fd;
   bool created = false;
 
-  sq_buf_init(&b, SCRATCH_MAX);
+  sq_buf_init(&b, LABEL_MAX);
   if (path == NULL || report == NULL || (report->n_items && !report->items)) {
     sq_err_set(err, SQ_EINVAL, "xlsx report: missing argument");
     goto out;
@@ -578,7 +477,7 @@ sq_xlsx_report *sq_xlsx_report_open(const char *path, const sq_report *report,
   }
   x = calloc(1, sizeof *x);
   if (x == NULL) goto nomem;
-  sq_buf_init(&x->scratch, SCRATCH_MAX);
+  if (sq_row_batch_init(&x->one, err) != SQ_OK) goto out;
   x->report_id = report->id;
   x->n_items = report->n_items;
   x->n_cols = (lxw_col_t)(COL_FIRST_ITEM + report->n_items);
@@ -588,7 +487,7 @@ sq_xlsx_report *sq_xlsx_report_open(const char *path, const sq_report *report,
   x->path = dup_str(path);
   x->report_name = dup_str(report->name);
   x->clean = malloc(SQ_TEXT_CLEAN_CAP);
-  x->escaped = malloc(ESCAPED_CAP);
+  x->escaped = malloc(SQ_CELL_TEXT_ESCAPED_CAP);
   if (!x->path || !x->report_name || !x->clean || !x->escaped) goto nomem;
   if (opt && opt->tmpdir && (x->tmpdir = dup_str(opt->tmpdir)) == NULL)
     goto nomem;

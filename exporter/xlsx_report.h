@@ -33,6 +33,7 @@
 
 #include "core/error.h"
 #include "core/report.h"
+#include "exporter/row_batch.h"
 
 typedef struct sq_xlsx_report sq_xlsx_report;
 
@@ -62,9 +63,20 @@ sq_xlsx_report *sq_xlsx_report_open(const char *path, const sq_report *report,
 
 /* Writes one record as the next row. rec is only read during the call.
  * Records whose values are not a JSON object still get their row (with blank
- * item cells) and are counted, as are values for unknown items. */
+ * item cells) and are counted, as are values for unknown items. Shorthand
+ * for a one-row batch (below). */
 sq_errcode sq_xlsx_report_add(sq_xlsx_report *x, const sq_record *rec,
                               sq_err *err);
+
+/* The item -> column layout that batches for this report are prepared with
+ * (sq_row_batch_add). Valid until close; read-only, so other threads may
+ * use it while this handle writes. */
+void sq_xlsx_report_layout(const sq_xlsx_report *x, sq_row_layout *out);
+
+/* Writes a batch's rows, in order, as the next rows, and adds its counters
+ * to the stats. The batch is only read. */
+sq_errcode sq_xlsx_report_write_batch(sq_xlsx_report *x, const sq_row_batch *b,
+                                      sq_err *err);
 
 /* Finishes and writes the file, fills *stats (may be NULL) and frees x, in
  * every case. x may be NULL (SQ_EINVAL). */

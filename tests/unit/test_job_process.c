@@ -76,7 +76,7 @@ TEST(serves_requests_until_retired) {
 TEST(kill_reports_the_signal) {
   recorder r = {0};
   sq_job_process p;
-  ASSERT_INT_EQ(run_sh("sleep 30", &r, &p, NULL), 0);
+  ASSERT_INT_EQ(run_sh("exec sleep 30", &r, &p, NULL), 0);
   sq_job_process_kill(&p, SIGKILL);
   uv_run(uv_default_loop(), UV_RUN_DEFAULT);
   ASSERT_INT_EQ(r.gone_calls, 1);
