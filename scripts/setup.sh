@@ -15,6 +15,8 @@ packages=(
   python3 python3-openpyxl python3-pymysql awscli
   # measuring
   time
+  # checking deploy/ (systemd-analyze verify and calendar, the Kubernetes YAML)
+  systemd python3-yaml
 )
 
 # The S3 test server (tests/s3) runs on Node.js with npm. A Node.js already

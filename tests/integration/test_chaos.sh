@@ -32,6 +32,13 @@
 # (likely enough over many runs) would rightly fail for good. The 3-attempt
 # limit is proven by the poison pill instead.
 #
+# Storage: CHAOS_STORAGE=file (default) stores into a local directory;
+# CHAOS_STORAGE=s3 into a bucket of @20minutes/s3rver (tests/s3, started
+# here through s3_lib.sh; skipped, exit 77, only when it cannot start). The
+# same checks run on both: the objects are listed (key, size, time written:
+# the file's mtime, or the object's S3 LastModified) and read back (the
+# directory itself, or a copy fetched with Debian's awscli).
+#
 # Knobs (environment): CHAOS_SEED (kill schedule; printed, to replay a run),
 # CHAOS_REPORTS (500 -> ~410 jobs), CHAOS_WORKERS (4), CHAOS_SECONDS (60),
 # CHAOS_SLOW_MS (500). A failed run keeps its directory (logs, ledger dump).
@@ -50,6 +57,8 @@ for c in mariadbd mariadb-install-db mariadb mariadb-admin redis-server redis-cl
   command -v "$c" >/dev/null 2>&1 || skip "$c not installed"
 done
 $PY -c 'import openpyxl, pymysql' 2>/dev/null || skip "python3-openpyxl and python3-pymysql needed"
+STORAGE=${CHAOS_STORAGE:-file}
+[[ $STORAGE == file || $STORAGE == s3 ]] || { echo "CHAOS_STORAGE is file or s3, not '$STORAGE'" >&2; exit 2; }
 
 # Nothing from the caller's environment may point sheetq elsewhere.
 while read -r v; do
@@ -67,7 +76,7 @@ POISON_PERIOD=2031-01 # no demo record falls in it: the poison report is alone
 POISON_REPORT=900001
 QUEUE=chaos
 RANDOM=$SEED
-echo "chaos seed $SEED (CHAOS_SEED=$SEED replays the kill schedule)"
+echo "chaos seed $SEED (CHAOS_SEED=$SEED replays the kill schedule), $STORAGE storage"
 
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sheetq-chaos.XXXXXX")
 SRV=$T_DIR/srv
@@ -109,15 +118,18 @@ cleanup() {
   trap - EXIT
   for pid in "${WPID[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   for pid in $(marked_pids); do kill -KILL "$pid" 2>/dev/null || true; done
+  # and what else runs in the background: the S3 server
+  for pid in $(jobs -p); do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
   if ((rc != 0)) && [[ -S $SRV/mariadb/mariadbd.sock ]]; then
     db -e "SELECT * FROM sheetq_jobs ORDER BY report_id" >"$T_DIR/ledger_jobs.tsv" 2>/dev/null || true
     db -e "SELECT * FROM sheetq_attempts ORDER BY job_id, lease_token" >"$T_DIR/ledger_attempts.tsv" 2>/dev/null || true
   fi
   servers stop || true
-  if ((rc == 0)); then
+  if ((rc == 0 || rc == 77)); then
     rm -rf "$T_DIR"
   else
-    rm -rf "$SRV/mariadb/data" "$OUT/.sheetq-tmp"
+    rm -rf "$SRV/mariadb/data" "$OUT/.sheetq-tmp" "$T_DIR/scratch"
     echo "kept $T_DIR for inspection (logs/, servers.log, ledger_*.tsv)" >&2
   fi
   exit "$rc"
@@ -165,6 +177,63 @@ restart() { # restart mariadb|redis DOWN_SECONDS
   servers start || fail "could not restart $1 on its port: $(tail -5 "$T_DIR/servers.log")"
 }
 
+# --- storage ---------------------------------------------------------------
+
+# Nothing from the caller's environment may point the S3 client elsewhere.
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_REGION AWS_DEFAULT_REGION \
+  AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \
+  AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_MAX_ATTEMPTS AWS_PROFILE
+BUCKET=chaos
+PREFIX=monthly
+if [[ $STORAGE == s3 ]]; then
+  # shellcheck source=s3_lib.sh
+  source "$TESTS_DIR/integration/s3_lib.sh"
+  [[ -x $AWS_CLI ]] || skip "Debian's awscli is not installed (scripts/setup.sh)"
+  start_s3rver "$BUCKET" # skips (77) if it cannot start; stopped by cleanup
+  export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1
+  export AWS_ENDPOINT_URL_S3=$S3_ENDPOINT
+  # Job processes killed mid-export leave their rendered file here.
+  export SHEETQ_TMPDIR=$T_DIR/scratch
+  mkdir -p "$SHEETQ_TMPDIR"
+fi
+
+# exports_copy NAME: prints a local directory holding what the storage holds
+# under its prefix: the file storage's directory itself, or a fresh copy of
+# the bucket fetched with awscli.
+exports_copy() {
+  [[ $STORAGE == file ]] && { echo "$OUT"; return 0; }
+  aws_s3 s3 sync "s3://$BUCKET/$PREFIX" "$T_DIR/$1" --only-show-errors >&2 || return 1
+  echo "$T_DIR/$1"
+}
+
+# exports_listing FILE: every stored object as JSON lines {key, size, written}
+# (key relative to the storage root, written in UTC epoch seconds): the
+# files' mtimes, or the objects' S3 LastModified. For S3 every key of the
+# bucket is listed, so an object outside the prefix shows up as unexpected.
+exports_listing() {
+  if [[ $STORAGE == file ]]; then
+    find "$OUT" -path "$OUT/.sheetq-tmp" -prune -o -type f -printf '%P\t%s\t%T@\n' |
+      $PY -c 'import json, sys
+for line in sys.stdin:
+    k, n, t = line.rstrip("\n").split("\t")
+    print(json.dumps({"key": k, "size": int(n), "written": float(t)}))' >"$1"
+  else
+    aws_s3 s3api list-objects-v2 --bucket "$BUCKET" --output json >"$T_DIR/objects.json" || return 1
+    $PY - "$T_DIR/objects.json" "$PREFIX/" >"$1" <<'PY'
+import datetime as dt, json, sys
+with open(sys.argv[1]) as f:
+    text = f.read().strip()
+for o in (json.loads(text) if text else {}).get('Contents', []):
+    k = o['Key']
+    k = k[len(sys.argv[2]):] if k.startswith(sys.argv[2]) else '(outside the prefix) ' + k
+    written = dt.datetime.fromisoformat(o['LastModified']).timestamp()
+    print(json.dumps({'key': k, 'size': o['Size'], 'written': written}))
+PY
+  fi
+}
+
+# --- servers, started ----------------------------------------------------------
+
 for ((try = 1; ; try++)); do
   MY_PORT=$(free_port)
   RD_PORT=$(free_port)
@@ -177,7 +246,11 @@ done
 export SHEETQ_MYSQL_URL="mysql://root@127.0.0.1:$MY_PORT/chaos"
 export SHEETQ_REDIS_URL="redis://127.0.0.1:$RD_PORT/0"
 export SHEETQ_QUEUE=$QUEUE
-export SHEETQ_STORAGE_URL="file://$OUT"
+if [[ $STORAGE == file ]]; then
+  export SHEETQ_STORAGE_URL="file://$OUT"
+else
+  export SHEETQ_STORAGE_URL="s3://$BUCKET/$PREFIX?path_style=1"
+fi
 sq() { "$SHEETQ_BIN" "$@"; }
 
 start_worker() { # start_worker SLOT [FAULT]
@@ -302,21 +375,26 @@ wait_orphans
 #    and attempt), at most one success is reported per job, and it is the
 #    ledger's (worker and attempt agree);
 #  - no job process wrote a file after the winning attempt's success was
-#    recorded: every file's mtime is at most its job's finished_at (same
-#    host clock), checked once every job process, orphans included, is gone.
-#    A stale attempt that outlived its lease and renamed its file late would
-#    show here even though the ledger refused its outcome;
+#    recorded: every file's mtime (S3: the object's LastModified) is at most
+#    its job's finished_at (same host clock), checked once every job
+#    process, orphans included, is gone. A stale attempt that outlived its
+#    lease and renamed (S3: PUT) its file late would show here even though
+#    the ledger refused its outcome. s3rver gives LastModified in whole
+#    seconds (rounded down), so on S3 a late write within the second of the
+#    success goes unseen;
 #  - job processes of a killed worker died with it (kill_worker, above).
 # What stays unchecked: a live worker learns of a lost lease at its next
 # renewal (lease/3), and its job process may run on until then; only the
 # ledger fence and the mtime check bound what it can do meanwhile.
-# Files: exactly the succeeded jobs' keys exist, none empty, no temporary
-# file outside the scratch directory; contents: check_exports.py.
-$PY - "$SRV/mariadb/mariadbd.sock" "$batch" "$want" "$OUT" "$LOGS" <<'PY' || fail "ledger, file or log check failed"
-import collections, datetime as dt, glob, os, re, sys
+# Files: exactly the succeeded jobs' keys exist (nothing else in the bucket
+# on S3), none empty, no temporary file outside the scratch directory;
+# contents: check_exports.py.
+exports_listing "$T_DIR/listing.jsonl" || fail "cannot list the stored exports"
+$PY - "$SRV/mariadb/mariadbd.sock" "$batch" "$want" "$T_DIR/listing.jsonl" "$LOGS" <<'PY' || fail "ledger, file or log check failed"
+import collections, datetime as dt, glob, json, os, re, sys
 import pymysql
 
-sock, batch, want, root, logs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+sock, batch, want, listing, logs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 db = pymysql.connect(unix_socket=sock, user='root', database='chaos')
 problems = []
 c = db.cursor()
@@ -363,27 +441,24 @@ print('attempts by outcome:', dict(outcomes))
 if outcomes['lost'] == 0:
     problems.append('no attempt was lost: the kills hit nothing, the test proved nothing')
 
-# Files.
+# Files (objects): {key, size, written} per line, from exports_listing.
 keys = {jobs[j][6]: j for j in winner}
 seen = set()
-for dirpath, dirnames, filenames in os.walk(root):
-    if os.path.relpath(dirpath, root) == '.':
-        dirnames[:] = [d for d in dirnames if d != '.sheetq-tmp']
-    for name in filenames:
-        path = os.path.join(dirpath, name)
-        key = os.path.relpath(path, root)
-        st = os.stat(path)
-        if key not in keys:
-            problems.append('unexpected file %s (%d bytes)' % (key, st.st_size))
-            continue
-        seen.add(key)
-        if st.st_size == 0:
-            problems.append('%s is empty' % key)
-        fin = jobs[keys[key]][7]
-        mtime = dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=st.st_mtime_ns // 1000)
-        if mtime > fin + dt.timedelta(milliseconds=1):
-            problems.append('%s written at %s, after its job %s succeeded at %s'
-                            % (key, mtime, keys[key], fin))
+with open(listing) as f:
+    stored = [json.loads(line) for line in f]
+for o in stored:
+    key = o['key']
+    if key not in keys:
+        problems.append('unexpected file %s (%d bytes)' % (key, o['size']))
+        continue
+    seen.add(key)
+    if o['size'] == 0:
+        problems.append('%s is empty' % key)
+    fin = jobs[keys[key]][7]
+    written = dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=round(o['written'] * 1e6))
+    if written > fin + dt.timedelta(milliseconds=1):
+        problems.append('%s written at %s, after its job %s succeeded at %s'
+                        % (key, written, keys[key], fin))
 for key in sorted(set(keys) - seen):
     problems.append('%s missing (job %s)' % (key, keys[key]))
 
@@ -426,8 +501,9 @@ sys.exit(1 if problems else 0)
 PY
 leftover=$(find "$OUT" -path "$OUT/.sheetq-tmp" -prune -o -type f \( -name '*.tmp*' -o -size 0 \) -print)
 [[ -z $leftover ]] || fail "temporary or empty files outside the scratch directory: $leftover"
+copy=$(exports_copy download) || fail "cannot fetch the stored exports"
 $PY "$TESTS_DIR/integration/check_exports.py" --mysql-url "$SHEETQ_MYSQL_URL" \
-  --root "$OUT" --batch "$batch" --expect-jobs "$want" || fail "exports differ from the database"
+  --root "$copy" --batch "$batch" --expect-jobs "$want" || fail "exports differ from the database"
 [[ ! -s $T_DIR/survivors ]] || fail "$(wc -l <"$T_DIR/survivors") job process(es) outlived their killed worker:
 $(head -5 "$T_DIR/survivors")"
 # Redis agrees: nothing ready, delayed or active, and no vCPU still held by
@@ -469,7 +545,8 @@ got=$(db -e "SELECT GROUP_CONCAT(CONCAT(attempt, ' ', outcome, ' ', error_code) 
 n=$(db -e "SELECT COUNT(*) FROM sheetq_attempts WHERE job_id = '$pjob' AND error LIKE '%signal 11%'")
 ((n == 3)) || fail "only $n of 3 attempt reasons name signal 11: $(db -e "SELECT error FROM sheetq_attempts WHERE job_id = '$pjob'")"
 [[ -n $(rds ZSCORE "sheetq:{$QUEUE}:failed" "$pjob") ]] || fail "poison job not in redis's failed set"
-[[ -z $(find "$OUT" -path "*/$POISON_REPORT/*" -print -quit) ]] || fail "the poison job left a file"
+copy=$(exports_copy download-poison) || fail "cannot fetch the stored exports"
+[[ -z $(find "$copy" -path "*/$POISON_REPORT/*" -print -quit) ]] || fail "the poison job left a file"
 echo "poison job $pjob failed after 3 attempts: $(db -e "SELECT error FROM sheetq_attempts WHERE job_id = '$pjob' AND attempt = 3")"
 
 # The cause removed (workers without the fault), a rerun succeeds.
@@ -487,6 +564,7 @@ wait_orphans
 got=$(db -e "SELECT j.cloned_from, o.state, j.attempts FROM sheetq_jobs j JOIN sheetq_jobs o ON o.id = j.cloned_from WHERE j.id = '$clone'" | tr '\t' ' ')
 [[ $got == "$pjob failed 1" ]] || fail "clone: cloned_from, original's state, attempts = '$got', want '$pjob failed 1'"
 cbatch=$(db -e "SELECT batch_id FROM sheetq_jobs WHERE id = '$clone'")
+copy=$(exports_copy download-rerun) || fail "cannot fetch the stored exports"
 $PY "$TESTS_DIR/integration/check_exports.py" --mysql-url "$SHEETQ_MYSQL_URL" \
-  --root "$OUT" --batch "$cbatch" --expect-jobs 1 || fail "the rerun's file differs from the database"
-echo "ok: $want jobs through $n_kills worker kills and 3 server restarts; poison job failed after 3 attempts; rerun $clone succeeded"
+  --root "$copy" --batch "$cbatch" --expect-jobs 1 || fail "the rerun's file differs from the database"
+echo "ok ($STORAGE storage): $want jobs through $n_kills worker kills and 3 server restarts; poison job failed after 3 attempts; rerun $clone succeeded"
