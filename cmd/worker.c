@@ -72,6 +72,8 @@ static char **child_env(const sq_config *cfg) {
   for (const sq_config_spec *s = sq_config_specs; s->key; s++) {
     const char *base = (const char *)cfg + s->offset;
     sq_buf b;
+    /* Only the worker talks to Slack: its secret URL stays out of jobs. */
+    if (strncmp(s->key, "slack_", 6) == 0) continue;
     sq_buf_init(&b, 1u << 20);
     if (s->type == SQ_CONF_STR) {
       const char *v = *(char *const *)base;

@@ -28,7 +28,9 @@
 #define RETRY_AFTER_MAX_S 900L
 #define FAILURES_PER_MESSAGE 500 /* the rest go in the next message */
 #define WEBHOOK_FILE_MAX 4096
-#define HTTP_TIMEOUT_MS 10000L
+/* Two tries of a message (Block Kit, then plain text) fit in the lease, so
+ * a slow Slack cannot make two holders send the same message. */
+#define HTTP_TIMEOUT_MS 5000L
 
 struct sq_notifier {
   pthread_t thread;
@@ -110,7 +112,7 @@ static send_result post(sq_notifier *n, const char *json, const char *what) {
   req.body_kind = SQ_HTTP_BODY_MEMORY;
   req.body = json;
   req.body_len = strlen(json);
-  req.connect_timeout_ms = 5000;
+  req.connect_timeout_ms = 3000;
   req.timeout_ms = HTTP_TIMEOUT_MS;
   req.max_body = 1024;
   sq_http_response_init(&resp);

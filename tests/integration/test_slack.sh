@@ -8,7 +8,8 @@
 #    SIGKILLed, another worker takes the lease over and gets two 500s, backs
 #    off, and finally delivers: exactly one message listing all 4 failures
 #    with their `sheetq rerun` commands, then exactly one batch summary.
-# The webhook path looks like a secret and must appear in no log.
+# The webhook path looks like a secret and must appear in no log. The URL
+# comes from SHEETQ_SLACK_WEBHOOK_URL in part 1, from a file in part 2.
 source "$(dirname "$0")/lib.sh"
 
 load_schema
@@ -34,6 +35,14 @@ export SHEETQ_TEST_FAULT='exit:report=7:3'
 failed_ids=$(sql "$T_DB" -e "SELECT id FROM sheetq_jobs WHERE report_id IN (4,5,6,7) ORDER BY id")
 ok_ids=$(sql "$T_DB" -e "SELECT id FROM sheetq_jobs WHERE report_id NOT IN (4,5,6,7) ORDER BY id")
 
+# A webhook file without a URL stops the worker at start, without quoting it.
+echo "not-a-url-$secret" >"$T_DIR/bad_webhook"
+rc=0
+SHEETQ_SLACK_WEBHOOK_FILE="$T_DIR/bad_webhook" "$SHEETQ_BIN" worker --burst 2>"$T_DIR/bad.log" || rc=$?
+assert_eq 2 "$rc" "exit status with a bad webhook file"
+grep -q "slack_webhook_file $T_DIR/bad_webhook does not hold an https:// URL" "$T_DIR/bad.log" ||
+  fail "unexpected message: $(cat "$T_DIR/bad.log")"
+
 # ---- 1. outage: nothing listens on the webhook's port -----------------------
 dead_port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 pids=()
@@ -58,7 +67,9 @@ $PY "$TESTS_DIR/integration/slack_receiver.py" --port-file "$T_DIR/port" \
   --log "$T_DIR/requests.jsonl" --script 429:3,500,500 &
 for ((i = 0; i < 100; i++)); do [[ -s $T_DIR/port ]] && break; sleep 0.1; done
 [[ -s $T_DIR/port ]] || fail "the receiver did not start"
-export SHEETQ_SLACK_WEBHOOK_URL="http://127.0.0.1:$(cat "$T_DIR/port")/services/$secret"
+# This time the URL comes from a file, as from a mounted secret.
+echo "http://127.0.0.1:$(cat "$T_DIR/port")/services/$secret" >"$T_DIR/webhook"
+export SHEETQ_SLACK_WEBHOOK_FILE="$T_DIR/webhook"
 declare -A worker_pid
 for i in 1 2 3; do
   "$SHEETQ_BIN" worker 2>"$T_DIR/b$i.log" &
