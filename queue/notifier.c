@@ -218,10 +218,10 @@ static bool round_once(sq_notifier *n) {
   if (sq_leader_lease_refresh(n->lease, &held, &err) != SQ_OK) {
     if (!n->redis_down) SQ_WARN("slack: cannot reach Redis for the notifier lease: %s", err.msg);
     n->redis_down = true;
-    held = false;
-  } else {
-    n->redis_down = false;
+    n->leading = false;
+    return false;
   }
+  n->redis_down = false;
   if (held != n->leading)
     SQ_INFO(held ? "slack: this worker now sends the queue's notifications"
                  : "slack: another worker sends the queue's notifications now");
