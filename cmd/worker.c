@@ -11,11 +11,16 @@
 #include "cmd/cli.h"
 #include "cmd/commands.h"
 #include "core/buf.h"
+#include "queue/notifier.h"
 #include "queue/supervisor.h"
 
 extern char **environ;
 
 enum { OPT_BURST = 1, OPT_SHUTDOWN_GRACE };
+
+/* On exit, time a worker holding the Slack lease takes to send what is due
+ * (a --burst worker's last jobs have just finished). */
+#define NOTIFIER_FLUSH_MS 5000
 
 typedef struct worker_args {
   bool burst;
@@ -67,6 +72,8 @@ static char **child_env(const sq_config *cfg) {
   for (const sq_config_spec *s = sq_config_specs; s->key; s++) {
     const char *base = (const char *)cfg + s->offset;
     sq_buf b;
+    /* Only the worker talks to Slack: its secret URL stays out of jobs. */
+    if (strncmp(s->key, "slack_", 6) == 0) continue;
     sq_buf_init(&b, 1u << 20);
     if (s->type == SQ_CONF_STR) {
       const char *v = *(char *const *)base;
@@ -96,10 +103,13 @@ int sq_cmd_worker(int argc, char **argv) {
       "Claims jobs from the queue and exports them in job processes it keeps warm between jobs, "
       "as many at once as fit in --vcpus (default: the CPU count) and in the "
       "cluster's --max-vcpus budget. Stop it with SIGTERM or Ctrl-C: running "
-      "jobs get --shutdown-grace seconds, then are handed back to the queue.",
+      "jobs get --shutdown-grace seconds, then are handed back to the queue. "
+      "With a Slack webhook (--slack-webhook-url or --slack-webhook-file), one "
+      "worker of the queue at a time posts failed jobs and finished batches.",
       "[--burst] [--vcpus N] [--concurrency N] [OPTIONS]", options, on_option};
   worker_args args = {false, 25};
   sq_supervisor_options so;
+  sq_notifier *notifier = NULL;
   sq_config cfg;
   sq_err err;
   char exe[PATH_MAX];
@@ -128,12 +138,15 @@ int sq_cmd_worker(int argc, char **argv) {
   so.burst = args.burst;
   so.shutdown_grace_ms = args.shutdown_grace_s * 1000;
   so.kill_grace_ms = 10000;
+  /* Slack notifications run beside the jobs, never in their way. */
+  if (sq_notifier_start(&cfg, &notifier, &err) != SQ_OK) goto fail;
   if (sq_supervisor_run(&so, &err) != SQ_OK) goto fail;
   status = 0;
   goto out;
 fail:
   status = sq_cli_fail(cmd.name, &err);
 out:
+  sq_notifier_stop(notifier, NOTIFIER_FLUSH_MS);
   free_env(env);
   sq_config_free(&cfg);
   return status;

@@ -66,6 +66,13 @@ const sq_config_spec sq_config_specs[] = {
      "seconds between a worker's checks of the ledger (lost jobs, automatic re-runs)"},
     {"job_ttl", "SHEETQ_JOB_TTL", SQ_CONF_INT, OFF(job_ttl), "604800", 60,
      31536000, false, "seconds finished jobs stay visible in Redis"},
+    {"slack_webhook_url", "SHEETQ_SLACK_WEBHOOK_URL", SQ_CONF_STR, OFF(slack_webhook_url),
+     NULL, 0, 0, true, "Slack incoming-webhook URL for failure and batch notifications"},
+    {"slack_webhook_file", "SHEETQ_SLACK_WEBHOOK_FILE", SQ_CONF_STR, OFF(slack_webhook_file),
+     NULL, 0, 0, false, "a file holding the Slack webhook URL (instead of slack_webhook_url)"},
+    {"slack_hold_seconds", "SHEETQ_SLACK_HOLD_SECONDS", SQ_CONF_INT, OFF(slack_hold_seconds),
+     "30", 0, 3600, false,
+     "failures wait up to this long to go out together (at once when their batch is done)"},
     {NULL, NULL, SQ_CONF_STR, 0, NULL, 0, 0, false, NULL},
 };
 
@@ -266,6 +273,12 @@ sq_errcode sq_config_validate(const sq_config *c, sq_err *err) {
       if (size.steps[i].vcpus_m > c->max_vcpus_m)
         return sq_err_set(err, SQ_ECONFIG, "job_vcpus_rule gives a job more vCPUs than max_vcpus");
   }
+  if (c->slack_webhook_url && c->slack_webhook_file)
+    return sq_err_set(err, SQ_ECONFIG, "set slack_webhook_url or slack_webhook_file, not both");
+  /* The URL is a secret: the message never quotes it. */
+  if (c->slack_webhook_url && strncmp(c->slack_webhook_url, "https://", 8) != 0 &&
+      strncmp(c->slack_webhook_url, "http://", 7) != 0)
+    return sq_err_set(err, SQ_ECONFIG, "slack_webhook_url must start with https://");
   if (c->job_vcpus_m > c->max_vcpus_m)
     return sq_err_set(err, SQ_ECONFIG, "job_vcpus (%ld.%03ld) exceeds max_vcpus (%ld.%03ld): "
                       "no job could ever start", c->job_vcpus_m / 1000, c->job_vcpus_m % 1000,

@@ -38,6 +38,7 @@ static const char *const schema[] = {
     " targets INT UNSIGNED NOT NULL,"
     " created INT UNSIGNED NOT NULL,"
     " created_at DATETIME(3) NOT NULL,"
+    " summary_sent_at DATETIME(3) NULL,"
     " KEY queue_created (queue, created_at)"
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
 
@@ -67,9 +68,11 @@ static const char *const schema[] = {
     " started_at DATETIME(3) NULL,"
     " finished_at DATETIME(3) NULL,"
     " updated_at DATETIME(3) NOT NULL,"
+    " notified_at DATETIME(3) NULL,"
     " UNIQUE KEY live_job (report_id, period, live),"
     " KEY batch_state (batch_id, state),"
-    " KEY state (state)"
+    " KEY state (state),"
+    " KEY state_notified (state, notified_at)"
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
 
     "CREATE TABLE IF NOT EXISTS sheetq_attempts ("
@@ -86,11 +89,70 @@ static const char *const schema[] = {
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
 };
 
+/* Columns added after the tables were first created. A database made
+ * before them gets each one when information_schema says it is missing
+ * (under a named lock, so two processes migrating at once add it once), and
+ * the backfill then runs once with it. */
+static const struct added_column {
+  const char *table, *column, *alter, *backfill;
+} added_columns[] = {
+    /* Slack outbox (queue/notifier.c): failures and finished batches from
+     * before the upgrade count as already announced. */
+    {"sheetq_jobs", "notified_at",
+     "ALTER TABLE sheetq_jobs ADD COLUMN notified_at DATETIME(3) NULL, "
+     "ADD KEY state_notified (state, notified_at)",
+     "UPDATE sheetq_jobs SET notified_at = UTC_TIMESTAMP(3) WHERE state = 'failed'"},
+    {"sheetq_batches", "summary_sent_at",
+     "ALTER TABLE sheetq_batches ADD COLUMN summary_sent_at DATETIME(3) NULL",
+     "UPDATE sheetq_batches b SET summary_sent_at = UTC_TIMESTAMP(3) WHERE NOT EXISTS "
+     "(SELECT 1 FROM sheetq_jobs j WHERE j.batch_id = b.id "
+     "AND j.state IN ('submitted','runnable','running'))"},
+};
+
+static sq_errcode read_flag(void *ctx, char **row, const unsigned long *len,
+                            unsigned n_fields, sq_err *err) {
+  uint64_t v = 0;
+  (void)err;
+  if (n_fields >= 1 && row[0] && sq_parse_u64(row[0], len[0], &v)) *(bool *)ctx = v != 0;
+  return SQ_OK;
+}
+
+static sq_errcode has_column(sq_db *db, const struct added_column *c, bool *has,
+                             sq_err *err) {
+  *has = false;
+  return sq_db_query(db,
+                     "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE "
+                     "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t AND COLUMN_NAME = :c",
+                     (sq_param[]){SQ_P_STR("t", c->table), SQ_P_STR("c", c->column)}, 2,
+                     read_flag, has, err);
+}
+
+static sq_errcode add_columns(sq_db *db, sq_err *err) {
+  size_t n = sizeof added_columns / sizeof added_columns[0], missing = 0;
+  bool has, locked = false;
+  sq_errcode rc = SQ_OK;
+  for (size_t i = 0; i < n && rc == SQ_OK; i++)
+    if ((rc = has_column(db, &added_columns[i], &has, err)) == SQ_OK && !has) missing++;
+  if (rc != SQ_OK || missing == 0) return rc;
+  rc = sq_db_query(db, "SELECT GET_LOCK('sheetq_migrate', 60)", NULL, 0, read_flag,
+                   &locked, err);
+  if (rc != SQ_OK) return rc;
+  if (!locked) return sq_err_set(err, SQ_EDB_QUERY, "ledger: another migration holds the lock");
+  for (size_t i = 0; i < n && rc == SQ_OK; i++) {
+    if ((rc = has_column(db, &added_columns[i], &has, err)) != SQ_OK || has) continue;
+    rc = sq_db_exec(db, added_columns[i].alter, NULL, 0, NULL, err);
+    if (rc == SQ_OK) rc = sq_db_exec(db, added_columns[i].backfill, NULL, 0, NULL, err);
+  }
+  sq_db_exec(db, "DO RELEASE_LOCK('sheetq_migrate')", NULL, 0, NULL, NULL);
+  return rc;
+}
+
 sq_errcode sq_ledger_migrate(sq_db *db, sq_err *err) {
   sq_errcode rc;
   uint64_t have = 0;
   for (size_t i = 0; i < sizeof schema / sizeof schema[0]; i++)
     if ((rc = sq_db_exec(db, schema[i], NULL, 0, NULL, err)) != SQ_OK) return rc;
+  if ((rc = add_columns(db, err)) != SQ_OK) return rc;
   rc = sq_db_exec(db,
                   "INSERT INTO sheetq_schema (version, applied_at) "
                   "SELECT :v, UTC_TIMESTAMP(3) FROM DUAL WHERE NOT EXISTS "

@@ -25,7 +25,7 @@
 #include "core/db.h"
 #include "core/job.h"
 
-#define SQ_LEDGER_SCHEMA_VERSION 1
+#define SQ_LEDGER_SCHEMA_VERSION 2
 
 typedef enum sq_job_state {
   SQ_JOB_SUBMITTED = 0, /* in the ledger, not yet confirmed in Redis */

@@ -55,5 +55,25 @@ TEST(redacts_passwords) {
   free(r);
 }
 
+/* The webhook URL is a secret: a rejected one is never quoted back. */
+TEST(slack_webhook_checks) {
+  sq_config c;
+  sq_err e;
+  ASSERT_INT_EQ(sq_config_init(&c, &e), SQ_OK);
+  ASSERT(c.slack_webhook_url == NULL);
+  ASSERT_INT_EQ(c.slack_hold_seconds, 30);
+  ASSERT_INT_EQ(sq_config_set(&c, "slack_webhook_url", "hooks.example/T0/B0/s3cr3t", &e), SQ_OK);
+  ASSERT_INT_EQ(sq_config_validate(&c, &e), SQ_ECONFIG);
+  ASSERT(strstr(e.msg, "s3cr3t") == NULL);
+  ASSERT_INT_EQ(sq_config_set(&c, "slack_webhook_url", "https://hooks.example/T0/B0/s3cr3t", &e),
+                SQ_OK);
+  ASSERT_INT_EQ(sq_config_validate(&c, &e), SQ_OK);
+  ASSERT_INT_EQ(sq_config_set(&c, "slack_webhook_file", "/run/secrets/slack", &e), SQ_OK);
+  ASSERT_INT_EQ(sq_config_validate(&c, &e), SQ_ECONFIG);
+  ASSERT(strstr(e.msg, "not both") != NULL);
+  ASSERT(sq_config_find("slack_webhook_url")->secret);
+  sq_config_free(&c);
+}
+
 TEST_MAIN(TEST_ENTRY(defaults_then_file_then_env), TEST_ENTRY(rejects_bad_values),
-          TEST_ENTRY(redacts_passwords))
+          TEST_ENTRY(redacts_passwords), TEST_ENTRY(slack_webhook_checks))
