@@ -81,7 +81,7 @@ sq_cli_outcome sq_cli_parse(const sq_cli_command *cmd, int argc, char **argv,
   char names[MAX_OPTIONS][48];
   struct { int spec; const char *value; } settings[MAX_OPTIONS * 2];
   const char *config_file = getenv("SHEETQ_CONFIG");
-  int n = 0, n_settings = 0, c, spec_index = 0;
+  int n = 0, n_settings = 0, c, li = 0, spec_index = 0;
   sq_err err;
   sq_log_level level;
 
@@ -104,7 +104,7 @@ sq_cli_outcome sq_cli_parse(const sq_cli_command *cmd, int argc, char **argv,
   if (sq_config_init(cfg, &err) != SQ_OK) goto fail;
   optind = 1;
   opterr = 0;
-  while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":", longopts, &li)) != -1) {
     if (c == OPT_HELP) {
       print_help(cmd, stdout);
       *status = 0;
@@ -116,7 +116,7 @@ sq_cli_outcome sq_cli_parse(const sq_cli_command *cmd, int argc, char **argv,
       if (s->secret)
         fprintf(stderr, "sheetq %s: warning: --%s puts a secret on the command "
                 "line, where other users can see it; prefer %s\n",
-                cmd->name, longopts[c - OPT_SETTING_BASE].name, s->env);
+                cmd->name, longopts[li].name, s->env);
       settings[n_settings].spec = c - OPT_SETTING_BASE;
       settings[n_settings++].value = optarg;
     } else if (c == '?' || c == ':') {
