@@ -13,8 +13,12 @@
 #   bench/job_overhead.sh [--repeat N] [SHEETQ_BINARY...]
 #
 # Several binaries (e.g. an older build) are measured on the same data, one
-# after the other; default build-release/sheetq.
+# after the other; default build-release/sheetq. The small jobs also run a
+# second time without durability (eatmydata turns the file store's fsyncs
+# into no-ops, and MariaDB commits without flushing its log), to show how
+# much of the overhead is the price of "stored durably before acknowledged".
 source "$(dirname "$0")/lib.sh"
+command -v eatmydata >/dev/null || apt-get install -y -qq eatmydata >/dev/null
 repeat=3
 if [[ ${1:-} == --repeat ]]; then repeat=$2; shift 2; fi
 bench_init
@@ -29,13 +33,17 @@ make_report 1000 2 30 200000
 ms() { mariadb -N -e "$1"; }
 
 # Per-job cost of the small reports with one slot, in ms.
-small_run() { # small_run BIN
-  local bin=$1
+small_run() { # small_run BIN [nosync]
+  local bin=$1 wrap=() flush=1
+  [[ ${2:-} == nosync ]] && wrap=(eatmydata) flush=0
+  mariadb -e "SET GLOBAL innodb_flush_log_at_trx_commit = $flush"
   mariadb -e "DELETE FROM sheetq_attempts; DELETE FROM sheetq_jobs; DELETE FROM sheetq_batches"
   redis-cli -u "$SHEETQ_REDIS_URL" FLUSHDB >/dev/null
   rm -rf "$B_DIR/out"/*
   "$bin" enqueue --period 2026-10 --tenant 1 >/dev/null 2>&1
-  "$bin" worker --burst --concurrency 1 2>"$B_DIR/worker.log" || { tail "$B_DIR/worker.log" >&2; exit 1; }
+  "${wrap[@]}" "$bin" worker --burst --concurrency 1 2>"$B_DIR/worker.log" ||
+    { tail "$B_DIR/worker.log" >&2; exit 1; }
+  mariadb -e "SET GLOBAL innodb_flush_log_at_trx_commit = 1"
   [[ $(ms "SELECT COUNT(*) FROM sheetq_jobs WHERE state = 'succeeded'") == "$small" ]] ||
     { echo "bench: not every small job succeeded" >&2; exit 1; }
   ms "SELECT TIMESTAMPDIFF(MICROSECOND, MIN(started_at), MAX(finished_at)) / 1000 / $small FROM sheetq_attempts"
@@ -53,10 +61,11 @@ large_run() { # large_run BIN
 
 echo "raw_render of one small report, 21 runs" >&2
 raw_small=$("$raw" 1 2026-10 "$B_DIR/raw.xlsx" 21 | awk '{print $2 * 1000}' | median)
-declare -A small_ms large_s
+declare -A small_ms nosync_ms
 for bin in "${bins[@]}"; do
   echo "small jobs with $bin" >&2
   small_ms[$bin]=$(for ((i = 0; i < repeat; i++)); do small_run "$bin"; done | median)
+  nosync_ms[$bin]=$(for ((i = 0; i < repeat; i++)); do small_run "$bin" nosync; done | median)
 done
 raw_large=()
 declare -A large_runs
@@ -68,11 +77,12 @@ done
 raw_large_med=$(printf '%s\n' "${raw_large[@]}" | median)
 
 echo "# job overhead, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), medians of $repeat"
-printf '%-44s %10s %10s %12s %10s %10s %8s\n' binary "raw small" "job small" "overhead" \
-  "raw large" "job large" ratio
+printf '%-40s %10s %10s %10s %16s %10s %10s %7s\n' binary "raw small" "job small" \
+  overhead "overhead nosync" "raw large" "job large" ratio
 for bin in "${bins[@]}"; do
   large_med=$(printf '%s\n' ${large_runs[$bin]} | median)
-  awk -v b="$bin" -v rs="$raw_small" -v js="${small_ms[$bin]}" -v rl="$raw_large_med" \
-    -v jl="$large_med" 'BEGIN {printf "%-44s %8.2fms %8.2fms %10.2fms %9.2fs %9.2fs %8.3f\n",
-      b, rs, js, js - rs, rl, jl, jl / rl}'
+  awk -v b="$bin" -v rs="$raw_small" -v js="${small_ms[$bin]}" -v ns="${nosync_ms[$bin]}" \
+    -v rl="$raw_large_med" -v jl="$large_med" \
+    'BEGIN {printf "%-40s %8.2fms %8.2fms %8.2fms %14.2fms %9.2fs %9.2fs %7.3f\n",
+      b, rs, js, js - rs, ns - rs, rl, jl, jl / rl}'
 done
