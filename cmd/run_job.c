@@ -228,8 +228,11 @@ static sq_errcode serve_one(const sq_config *cfg, run_args *a, sq_db **db,
   sq_errcode rc;
   bool was_open = *db != NULL;
   if ((rc = inject_test_fault(&a->job, (int)a->attempt, err)) != SQ_OK) return rc;
-  if (*storage == NULL && (*storage = sq_storage_open(cfg->storage_url, err)) == NULL)
-    return err->code;
+  if (*storage == NULL) {
+    if ((*storage = sq_storage_open(cfg->storage_url, err)) == NULL) return err->code;
+    /* Once per process: what killed predecessors left behind. */
+    (void)sq_export_sweep_scratch(*storage, cfg, cfg->attempt_timeout + 3600);
+  }
   if (*db == NULL && (*db = sq_db_connect(cfg->mysql_url, err)) == NULL) return err->code;
   rc = sq_export_job(*db, *storage, cfg, &a->job, result, err);
   if (rc == SQ_EDB_CONNECT && was_open && sq_db_reconnect(*db, err) == SQ_OK)

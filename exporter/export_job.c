@@ -9,11 +9,15 @@
  * the end of the stream. */
 #include "exporter/export_job.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/db_report.h"
@@ -213,4 +217,30 @@ out:
     SQ_LOG_JOB(SQ_LOG_WARN, job->id, 0, "cannot remove %s: %s", tmp_path, strerror(errno));
   sq_report_free(&report);
   return rc;
+}
+
+size_t sq_export_sweep_scratch(const sq_storage *storage, const sq_config *cfg,
+                               long max_age_s) {
+  static const char suffix[] = ".xlsx.tmp";
+  const char *dir = scratch_dir(storage, cfg);
+  time_t now = time(NULL);
+  size_t removed = 0;
+  struct dirent *d;
+  DIR *dp = opendir(dir);
+  if (dp == NULL) return 0;
+  while ((d = readdir(dp)) != NULL) {
+    size_t n = strlen(d->d_name);
+    struct stat st;
+    if (n <= sizeof suffix - 1 || strcmp(d->d_name + n - (sizeof suffix - 1), suffix) != 0)
+      continue;
+    if (fstatat(dirfd(dp), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+        now - st.st_mtime < max_age_s)
+      continue;
+    if (unlinkat(dirfd(dp), d->d_name, 0) == 0) {
+      removed++;
+      SQ_INFO("removed %s/%s, left by a job process that was killed", dir, d->d_name);
+    }
+  }
+  closedir(dp);
+  return removed;
 }

@@ -1,7 +1,7 @@
 /* export_job.h - one export, start to finish: load the report, stream its
- * records for the period straight into the xlsx renderer (reading overlaps
- * rendering; nothing is buffered per row), then hand the finished file to
- * storage. The object is durable when this returns SQ_OK.
+ * records for the period into the xlsx renderer (a reader thread prepares
+ * rows while libxlsxwriter writes; memory stays flat), then hand the
+ * finished file to storage. The object is durable when this returns SQ_OK.
  *
  * Errors keep their class: a deleted report is SQ_ENOT_FOUND (permanent), a
  * lost database connection SQ_EDB_CONNECT (temporary), a full disk
@@ -26,5 +26,13 @@ typedef struct sq_export_result {
 
 sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
                          const sq_job *job, sq_export_result *out, sq_err *err);
+
+/* Removes rendering leftovers ("*.xlsx.tmp") older than max_age_s from the
+ * scratch directory: the files of job processes that were killed (SIGKILL
+ * leaves no chance to clean up). A running job's file is younger than the
+ * attempt timeout, so a max_age_s above it never touches live work, on this
+ * host or another sharing the directory. Returns how many were removed. */
+size_t sq_export_sweep_scratch(const sq_storage *storage, const sq_config *cfg,
+                               long max_age_s);
 
 #endif

@@ -18,6 +18,11 @@ pids() { # pids LOG -> the job process pid of each started attempt, in order
 }
 
 # --- 1. the protocol, by hand ---------------------------------------------
+# Leftovers of killed job processes in the scratch directory: the stale one
+# goes when a job process starts, the recent one (a job may be running) stays.
+mkdir -p "$T_OUT/.sheetq-tmp"
+touch -d '3 hours ago' "$T_OUT/.sheetq-tmp/j00000000000000000000dead.4242.xlsx.tmp"
+touch "$T_OUT/.sheetq-tmp/j00000000000000000000beef.4343.xlsx.tmp"
 out=$(printf '%s\n' \
   '{"job_id":"j00000000000000000000001","tenant":"1","report":"1","period":"2026-10","attempt":1}' \
   'not json' \
@@ -33,6 +38,8 @@ assert_contains "${lines[2]}" '"code":"not_found"' "an unknown report"
 assert_contains "${lines[3]}" '"code":"bad_job"' "an invalid period"
 assert_eq '{"ok":true,"key":"1/2/2026-10.xlsx","rows":1}' "${lines[4]}" "the request after the bad ones"
 [[ -f $T_OUT/1/2/2026-10.xlsx ]] || fail "no file for the last request"
+[[ ! -e $T_OUT/.sheetq-tmp/j00000000000000000000dead.4242.xlsx.tmp ]] || fail "stale scratch file kept"
+[[ -e $T_OUT/.sheetq-tmp/j00000000000000000000beef.4343.xlsx.tmp ]] || fail "recent scratch file removed"
 rm -rf "$T_OUT"
 
 # --- 2. one process serves a worker's jobs; a crash replaces it -----------
