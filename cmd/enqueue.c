@@ -70,20 +70,6 @@ static sq_errcode on_option(void *ctx, int id, const char *arg, sq_err *err) {
   return sq_err_set(err, SQ_EUSAGE, "unexpected option");
 }
 
-/* "YYYY-MM", or "last-month" in the local time zone (TZ). */
-static sq_errcode resolve_period(const char *arg, sq_period *p, sq_err *err) {
-  if (arg == NULL)
-    return sq_err_set(err, SQ_EUSAGE, "--period YYYY-MM is required");
-  if (strcmp(arg, "last-month") == 0) {
-    time_t now = time(NULL);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    *p = sq_period_prev((sq_period){tm.tm_year + 1900, tm.tm_mon + 1});
-    return SQ_OK;
-  }
-  return sq_period_parse(arg, p, err);
-}
-
 /* Each job's share of the vCPU budget: job_vcpus, or what job_vcpus_rule
  * gives for the report's record count (counted only when a rule is set). */
 static sq_errcode size_jobs(sq_db *db, const sq_config *cfg, const sq_target *targets,
@@ -129,7 +115,7 @@ out:
 
 int sq_cmd_enqueue(int argc, char **argv) {
   static const sq_cli_option options[] = {
-      {"period", "YYYY-MM", "month to export (or last-month); required", OPT_PERIOD},
+      {"period", "YYYY-MM", "month to export, or last-month / this-month in --timezone (default Asia/Tokyo); required", OPT_PERIOD},
       {"tenant", "ID", "only this tenant's reports (repeatable)", OPT_TENANT},
       {"report", "ID", "only this report (repeatable)", OPT_REPORT},
       {"dry-run", NULL, "list the targets; submit nothing", OPT_DRY_RUN},
@@ -169,7 +155,8 @@ int sq_cmd_enqueue(int argc, char **argv) {
     status = repair(&cfg, &err) == SQ_OK ? 0 : sq_cli_fail(cmd.name, &err);
     goto out;
   }
-  if (resolve_period(args->period_arg, &period, &err) != SQ_OK) goto fail;
+  if (sq_period_resolve(args->period_arg, time(NULL), cfg.timezone, &period, &err) != SQ_OK)
+    goto fail;
   sq_period_format(period, period_s);
   sq_period_range(period, start, end);
 

@@ -15,6 +15,9 @@ packages=(
   python3 python3-openpyxl python3-pymysql awscli
   # measuring
   time
+  # the tz database (--period last-month in a time zone); openssl makes the
+  # test certificates of the TLS test
+  tzdata openssl
 )
 
 # The S3 test server (tests/s3) runs on Node.js with npm. A Node.js already
