@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/job_size.h"
 #include "core/retry_rules.h"
+#include "core/rollout.h"
 
 #define OFF(f) offsetof(sq_config, f)
 #define CONFIG_FILE_MAX (1u << 20)
@@ -274,6 +275,13 @@ sq_errcode sq_config_validate(const sq_config *c, sq_err *err) {
     return sq_err_set(err, SQ_ECONFIG, "log_level must be debug, info, warn or error");
   if (strcmp(c->log_format, "text") != 0 && strcmp(c->log_format, "json") != 0)
     return sq_err_set(err, SQ_ECONFIG, "log_format must be text or json");
+  {
+    sq_rollout rollout;
+    sq_errcode rc = sq_rollout_parse(c->rollout_groups, c->tenant_allow, c->tenant_deny,
+                                     &rollout, err);
+    if (rc != SQ_OK) return rc;
+    sq_rollout_free(&rollout);
+  }
   {
     sq_retry_rules rules;
     sq_job_size_rule size;
