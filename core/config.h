@@ -17,7 +17,7 @@
 typedef struct sq_config {
   char *mysql_url;
   char *redis_url;
-  char *mysql_password_file; /* replaces mysql_url's password (core/conn_secrets.h) */
+  char *mysql_password_file; /* replaces mysql_url's password (core/conn_urls.h) */
   char *redis_password_file; /* replaces redis_url's password */
   char *mysql_ssl_mode; /* disabled, preferred, required, verify-ca, verify-identity */
   char *mysql_ssl_ca;   /* CA file for verify-ca / verify-identity */
