@@ -115,8 +115,18 @@ static sq_errcode io_error(sq_redis *r, sq_err *err, const char *what) {
   return SQ_EREDIS;
 }
 
+/* Replies that mean "these credentials are not good enough": a setting to
+ * fix, not a state to wait out. */
+static bool reply_is_auth(const char *s) {
+  return strncmp(s, "NOAUTH", 6) == 0 || strncmp(s, "WRONGPASS", 9) == 0;
+}
+
 static sq_errcode check_reply(sq_redis *r, redisReply *reply, sq_err *err) {
   if (reply->type != REDIS_REPLY_ERROR) return SQ_OK;
+  if (reply_is_auth(reply->str))
+    return sq_err_set(err, SQ_ECONFIG, "redis %s:%u: %.300s (the user and password come "
+                      "from redis_url, SHEETQ_REDIS_PASSWORD or redis_password_file)",
+                      r->url.host, r->url.port, reply->str);
   return sq_err_set(err, reply_is_temporary(reply->str) ? SQ_EREDIS : SQ_EREDIS_REPLY,
                     "redis %s:%u: %.300s", r->url.host, r->url.port, reply->str);
 }
