@@ -226,10 +226,11 @@ static sq_errcode db_error(sq_db *db, sq_err *err, const char *what) {
                     mysql_error(db->conn));
 }
 
-/* ssl-mode to Connector/C options. TLS is used when use_ssl is set (by
- * mysql_ssl_set); SSL_ENFORCE makes a server without TLS an error; the
- * chain is verified when a CA is set or VERIFY_SERVER_CERT is on, and the
- * host name only with VERIFY_SERVER_CERT. Non-zero on failure. */
+/* ssl-mode to Connector/C (3.3) options. mysql_ssl_set() turns TLS on
+ * (use_ssl); the chain is verified when a CA is set or VERIFY_SERVER_CERT
+ * is on, the host name only with VERIFY_SERVER_CERT. A server without TLS
+ * is refused only when the certificate is to be verified, so open_conn()
+ * checks "required" itself. Non-zero on failure. */
 static int set_tls(sq_db *db) {
   my_bool on = 1, off = 0;
   sq_db_ssl_mode m = db->url.ssl_mode;
@@ -237,8 +238,6 @@ static int set_tls(sq_db *db) {
   int rc = 0;
   if (m == SQ_DB_SSL_DISABLED) return 0;
   rc |= mysql_ssl_set(db->conn, NULL, NULL, ca, NULL, NULL) != 0;
-  rc |= mysql_options(db->conn, MYSQL_OPT_SSL_ENFORCE,
-                      m >= SQ_DB_SSL_REQUIRED ? &on : &off) != 0;
   rc |= mysql_options(db->conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT,
                       m == SQ_DB_SSL_VERIFY_IDENTITY ? &on : &off) != 0;
   return rc;
