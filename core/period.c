@@ -144,7 +144,7 @@ sq_errcode sq_period_resolve(const char *arg, time_t now, const char *zone,
   sq_period p;
   sq_errcode rc;
   if (arg == NULL)
-    return sq_err_set(err, SQ_EUSAGE, "--period YYYY-MM (or last-month) is required");
+    return sq_err_set(err, SQ_EUSAGE, "--period YYYY-MM is required (or last-month, this-month)");
   last = strcmp(arg, "last-month") == 0;
   if (!last && strcmp(arg, "this-month") != 0) return sq_period_parse(arg, out, err);
   if ((rc = check_zone(zone, err)) != SQ_OK) return rc;
