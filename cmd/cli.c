@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/conn_urls.h"
 #include "core/log.h"
 
 enum { OPT_HELP = 1000, OPT_CONFIG, OPT_SETTING_BASE = 2000 };
@@ -81,7 +82,7 @@ sq_cli_outcome sq_cli_parse(const sq_cli_command *cmd, int argc, char **argv,
   char names[MAX_OPTIONS][48];
   struct { int spec; const char *value; } settings[MAX_OPTIONS * 2];
   const char *config_file = getenv("SHEETQ_CONFIG");
-  int n = 0, n_settings = 0, c, li = 0, spec_index = 0;
+  int n = 0, n_settings = 0, c, spec_index = 0;
   sq_err err;
   sq_log_level level;
 
@@ -104,7 +105,7 @@ sq_cli_outcome sq_cli_parse(const sq_cli_command *cmd, int argc, char **argv,
   if (sq_config_init(cfg, &err) != SQ_OK) goto fail;
   optind = 1;
   opterr = 0;
-  while ((c = getopt_long(argc, argv, ":", longopts, &li)) != -1) {
+  while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
     if (c == OPT_HELP) {
       print_help(cmd, stdout);
       *status = 0;
@@ -113,10 +114,13 @@ sq_cli_outcome sq_cli_parse(const sq_cli_command *cmd, int argc, char **argv,
       config_file = optarg;
     } else if (c >= OPT_SETTING_BASE) {
       const sq_config_spec *s = &sq_config_specs[c - OPT_SETTING_BASE];
-      if (s->secret)
-        fprintf(stderr, "sheetq %s: warning: --%s puts a secret on the command "
-                "line, where other users can see it; prefer %s\n",
-                cmd->name, longopts[li].name, s->env);
+      char flag[48];
+      flag_name(s->key, flag, sizeof flag);
+      if (s->secret && sq_url_has_password(optarg))
+        fprintf(stderr, "sheetq %s: warning: --%s puts a password on the command "
+                "line, where other users can see it (ps, /proc); prefer %s, or the "
+                "password from the environment or a file (docs/configuration.md)\n",
+                cmd->name, flag, s->env);
       settings[n_settings].spec = c - OPT_SETTING_BASE;
       settings[n_settings++].value = optarg;
     } else if (c == '?' || c == ':') {
@@ -143,6 +147,7 @@ sq_cli_outcome sq_cli_parse(const sq_cli_command *cmd, int argc, char **argv,
   sq_log_level_parse(cfg->log_level, &level);
   sq_log_setup(level, strcmp(cfg->log_format, "json") == 0 ? SQ_LOG_JSON : SQ_LOG_TEXT,
                cmd->name);
+  if (sq_conn_urls_apply(cfg, &err) != SQ_OK) goto fail;
   return SQ_CLI_RUN;
 fail:
   *status = sq_cli_fail(cmd->name, &err);

@@ -17,6 +17,7 @@
 #include "core/db_report.h"
 #include "core/job_size.h"
 #include "core/log.h"
+#include "core/rollout.h"
 #include "queue/ledger_sync.h"
 #include "queue/queue.h"
 
@@ -70,20 +71,6 @@ static sq_errcode on_option(void *ctx, int id, const char *arg, sq_err *err) {
   return sq_err_set(err, SQ_EUSAGE, "unexpected option");
 }
 
-/* "YYYY-MM", or "last-month" in the local time zone (TZ). */
-static sq_errcode resolve_period(const char *arg, sq_period *p, sq_err *err) {
-  if (arg == NULL)
-    return sq_err_set(err, SQ_EUSAGE, "--period YYYY-MM is required");
-  if (strcmp(arg, "last-month") == 0) {
-    time_t now = time(NULL);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    *p = sq_period_prev((sq_period){tm.tm_year + 1900, tm.tm_mon + 1});
-    return SQ_OK;
-  }
-  return sq_period_parse(arg, p, err);
-}
-
 /* Each job's share of the vCPU budget: job_vcpus, or what job_vcpus_rule
  * gives for the report's record count (counted only when a rule is set). */
 static sq_errcode size_jobs(sq_db *db, const sq_config *cfg, const sq_target *targets,
@@ -101,6 +88,115 @@ static sq_errcode size_jobs(sq_db *db, const sq_config *cfg, const sq_target *ta
   for (size_t i = 0; rc == SQ_OK && i < n; i++)
     entries[i].job.vcpus_m = sq_job_size_vcpus(&rule, counts[i], cfg->job_vcpus_m);
   free(counts);
+  return rc;
+}
+
+typedef struct rollout_counts {
+  size_t allowed, denied, group_off;
+} rollout_counts;
+
+/* Drops the targets the staged rollout leaves out (core/rollout.h), in
+ * place, keeping the query's order. The groups are read only when a group
+ * filter is set, so a schema without tenants.rollout_group works by
+ * default. */
+static sq_errcode apply_rollout(sq_db *db, const sq_config *cfg, sq_target *targets,
+                                size_t *n, rollout_counts *counts, sq_err *err) {
+  sq_rollout r;
+  uint64_t *tenant_ids = NULL, *groups = NULL;
+  bool *has_group = NULL;
+  size_t kept = 0;
+  sq_errcode rc = sq_rollout_parse(cfg->rollout_groups, cfg->tenant_allow,
+                                   cfg->tenant_deny, &r, err);
+  memset(counts, 0, sizeof *counts);
+  if (rc != SQ_OK) return rc;
+  if (sq_rollout_is_open(&r) || *n == 0) goto out;
+  if (sq_rollout_uses_groups(&r)) {
+    tenant_ids = calloc(*n, sizeof *tenant_ids);
+    groups = calloc(*n, sizeof *groups);
+    has_group = calloc(*n, sizeof *has_group);
+    if (tenant_ids == NULL || groups == NULL || has_group == NULL) {
+      rc = sq_err_set(err, SQ_ENOMEM, "out of memory");
+      goto out;
+    }
+    for (size_t i = 0; i < *n; i++) tenant_ids[i] = targets[i].tenant_id;
+    if ((rc = sq_db_tenant_groups(db, tenant_ids, *n, groups, has_group, err)) != SQ_OK)
+      goto out;
+  }
+  for (size_t i = 0; i < *n; i++) {
+    sq_rollout_verdict v = sq_rollout_decide(&r, targets[i].tenant_id,
+                                             has_group && has_group[i],
+                                             groups ? groups[i] : 0);
+    if (v == SQ_ROLLOUT_ALLOWED) counts->allowed++;
+    if (v == SQ_ROLLOUT_DENIED) counts->denied++;
+    if (v == SQ_ROLLOUT_GROUP_OFF) counts->group_off++;
+    if (sq_rollout_exports(v)) targets[kept++] = targets[i];
+  }
+  *n = kept;
+out:
+  free(tenant_ids);
+  free(groups);
+  free(has_group);
+  sq_rollout_free(&r);
+  return rc;
+}
+
+static void print_rollout(const rollout_counts *c) {
+  if (c->denied + c->group_off + c->allowed == 0) return;
+  printf("rollout: left out %zu target(s) (%zu denied, %zu in groups not enabled); "
+         "%zu allow-listed\n", c->denied + c->group_off, c->denied, c->group_off,
+         c->allowed);
+}
+
+/* A report name on one line: quotes and control characters escaped. */
+static void print_quoted(const char *s) {
+  putchar('"');
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') printf("\\%c", c);
+    else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
+    else putchar(c);
+  }
+  putchar('"');
+}
+
+/* --dry-run: one line per target and what the ledger already holds for
+ * it. Reads only: no ledger migration, no Redis. */
+static sq_errcode dry_run(sq_db *db, sq_period period, const sq_target *targets, size_t n,
+                          sq_err *err) {
+  char p[SQ_PERIOD_STR_LEN];
+  char **names = calloc(n ? n : 1, sizeof *names);
+  uint64_t *report_ids = calloc(n ? n : 1, sizeof *report_ids);
+  sq_job_state *states = calloc(n ? n : 1, sizeof *states);
+  size_t fresh = 0;
+  sq_errcode rc;
+  if (names == NULL || report_ids == NULL || states == NULL) {
+    rc = sq_err_set(err, SQ_ENOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++) report_ids[i] = targets[i].report_id;
+  if ((rc = sq_db_report_names(db, targets, n, names, err)) != SQ_OK ||
+      (rc = sq_ledger_live_states(db, period, report_ids, n, states, err)) != SQ_OK)
+    goto out;
+  sq_period_format(period, p);
+  for (size_t i = 0; i < n; i++) {
+    const char *what = "new";
+    if (states[i] == SQ_JOB_SUBMITTED || states[i] == SQ_JOB_RUNNABLE) what = "queued";
+    else if (states[i] == SQ_JOB_RUNNING) what = "running";
+    else if (states[i] == SQ_JOB_SUCCEEDED) what = "succeeded";
+    else fresh++;
+    printf("tenant=%llu report=%llu period=%s job=%s name=",
+           (unsigned long long)targets[i].tenant_id,
+           (unsigned long long)targets[i].report_id, p, what);
+    print_quoted(names[i] ? names[i] : "");
+    putchar('\n');
+  }
+  printf("dry run: period %s: %zu target(s), %zu new job(s) would be submitted; "
+         "nothing was written\n", p, n, fresh);
+out:
+  for (size_t i = 0; names && i < n; i++) free(names[i]);
+  free(names);
+  free(report_ids);
+  free(states);
   return rc;
 }
 
@@ -129,10 +225,10 @@ out:
 
 int sq_cmd_enqueue(int argc, char **argv) {
   static const sq_cli_option options[] = {
-      {"period", "YYYY-MM", "month to export (or last-month); required", OPT_PERIOD},
+      {"period", "YYYY-MM", "month to export, or last-month / this-month in --timezone (default Asia/Tokyo); required", OPT_PERIOD},
       {"tenant", "ID", "only this tenant's reports (repeatable)", OPT_TENANT},
       {"report", "ID", "only this report (repeatable)", OPT_REPORT},
-      {"dry-run", NULL, "list the targets; submit nothing", OPT_DRY_RUN},
+      {"dry-run", NULL, "print each target (tenant, report, name, period, new or already queued/succeeded); write nothing", OPT_DRY_RUN},
       {"priority", "LEVEL", "high: ahead of the queued batch (on-demand exports); default normal", OPT_PRIORITY},
       {"repair", NULL, "put back every unfinished job of the ledger that Redis lost (no --period)", OPT_REPAIR},
       {NULL, NULL, NULL, 0}};
@@ -141,7 +237,10 @@ int sq_cmd_enqueue(int argc, char **argv) {
       "Finds the reports that need exporting for a period (by default: monthly, "
       "not archived, tenant enabled, with records in the month) and queues one "
       "job per report. Running it again submits nothing that is already queued, "
-      "running or succeeded; jobs that failed are submitted afresh.",
+      "running or succeeded; jobs that failed are submitted afresh. Staged "
+      "rollout: --rollout-groups, --tenant-allow and --tenant-deny (or their "
+      "variables) decide which tenants' targets go; deny wins over allow, and "
+      "allow-listed tenants go whatever their group (docs/configuration.md).",
       "--period YYYY-MM [--tenant ID]... [--report ID]... [OPTIONS] | --repair", options,
       on_option};
   enqueue_args *args = calloc(1, sizeof *args);
@@ -157,6 +256,7 @@ int sq_cmd_enqueue(int argc, char **argv) {
   char batch[SQ_ID_SIZE], period_s[SQ_PERIOD_STR_LEN];
   char start[SQ_DATETIME_STR_LEN], end[SQ_DATETIME_STR_LEN];
   sq_period period;
+  rollout_counts rollout;
   int status;
 
   memset(&cfg, 0, sizeof cfg);
@@ -169,23 +269,23 @@ int sq_cmd_enqueue(int argc, char **argv) {
     status = repair(&cfg, &err) == SQ_OK ? 0 : sq_cli_fail(cmd.name, &err);
     goto out;
   }
-  if (resolve_period(args->period_arg, &period, &err) != SQ_OK) goto fail;
+  if (sq_period_resolve(args->period_arg, time(NULL), cfg.timezone, &period, &err) != SQ_OK)
+    goto fail;
   sq_period_format(period, period_s);
   sq_period_range(period, start, end);
 
   if ((db = sq_db_connect(cfg.mysql_url, &err)) == NULL) goto fail;
-  if (sq_ledger_migrate(db, &err) != SQ_OK) goto fail;
+  if (!args->dry_run && sq_ledger_migrate(db, &err) != SQ_OK) goto fail;
   {
     sq_target_filter f = {period_s, start, end, args->tenants, args->n_tenants,
                           args->reports, args->n_reports};
     if (sq_db_find_targets(db, cfg.target_query, &f, &targets, &n_targets, &err) != SQ_OK)
       goto fail;
   }
+  if (apply_rollout(db, &cfg, targets, &n_targets, &rollout, &err) != SQ_OK) goto fail;
+  print_rollout(&rollout);
   if (args->dry_run) {
-    printf("period %s: %zu target(s)\n", period_s, n_targets);
-    for (size_t i = 0; i < n_targets; i++)
-      printf("tenant %llu report %llu\n", (unsigned long long)targets[i].tenant_id,
-             (unsigned long long)targets[i].report_id);
+    if (dry_run(db, period, targets, n_targets, &err) != SQ_OK) goto fail;
     status = 0;
     goto out;
   }

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/job_size.h"
 #include "core/retry_rules.h"
+#include "core/rollout.h"
 
 #define OFF(f) offsetof(sq_config, f)
 #define CONFIG_FILE_MAX (1u << 20)
@@ -20,7 +21,17 @@ const sq_config_spec sq_config_specs[] = {
      "mysql://root@127.0.0.1:3306/sheetq", 0, 0, true,
      "database: mysql://user:pass@host:port/db or mysql://user@/db?socket=PATH"},
     {"redis_url", "SHEETQ_REDIS_URL", SQ_CONF_STR, OFF(redis_url),
-     "redis://127.0.0.1:6379/0", 0, 0, true, "queue: redis://[:password@]host:port/db"},
+     "redis://127.0.0.1:6379/0", 0, 0, true, "queue: redis://[[user]:password@]host:port/db"},
+    {"mysql_password_file", "SHEETQ_MYSQL_PASSWORD_FILE", SQ_CONF_STR,
+     OFF(mysql_password_file), NULL, 0, 0, false,
+     "file holding the database password (replaces mysql_url's; also SHEETQ_MYSQL_PASSWORD)"},
+    {"redis_password_file", "SHEETQ_REDIS_PASSWORD_FILE", SQ_CONF_STR,
+     OFF(redis_password_file), NULL, 0, 0, false,
+     "file holding the Redis password (replaces redis_url's; also SHEETQ_REDIS_PASSWORD)"},
+    {"mysql_ssl_mode", "SHEETQ_MYSQL_SSL_MODE", SQ_CONF_STR, OFF(mysql_ssl_mode), NULL,
+     0, 0, false, "TLS to the database: disabled, preferred, required, verify-ca, verify-identity"},
+    {"mysql_ssl_ca", "SHEETQ_MYSQL_SSL_CA", SQ_CONF_STR, OFF(mysql_ssl_ca), NULL, 0, 0,
+     false, "CA certificate file (PEM) for verify-ca and verify-identity"},
     {"storage_url", "SHEETQ_STORAGE_URL", SQ_CONF_STR, OFF(storage_url),
      "file:///var/lib/sheetq/exports", 0, 0, false,
      "where files go: file:///absolute/dir or s3://bucket/prefix"},
@@ -31,6 +42,14 @@ const sq_config_spec sq_config_specs[] = {
      "object key; {tenant_id} {report_id} {period} {year} {month} {job_id}"},
     {"target_query", "SHEETQ_TARGET_QUERY", SQ_CONF_STR, OFF(target_query), NULL,
      0, 0, false, "SQL selecting tenant_id, report_id (see docs/configuration.md)"},
+    {"timezone", "SHEETQ_TIMEZONE", SQ_CONF_STR, OFF(timezone), "Asia/Tokyo", 0, 0,
+     false, "time zone of --period last-month (a tz database name)"},
+    {"rollout_groups", "SHEETQ_ROLLOUT_GROUPS", SQ_CONF_STR, OFF(rollout_groups), NULL,
+     0, 0, false, "tenants.rollout_group values enqueue exports: 1,2,3 or none (default: all)"},
+    {"tenant_allow", "SHEETQ_TENANT_ALLOW", SQ_CONF_STR, OFF(tenant_allow), NULL, 0, 0,
+     false, "tenant ids enqueue exports whatever their group: 7,12"},
+    {"tenant_deny", "SHEETQ_TENANT_DENY", SQ_CONF_STR, OFF(tenant_deny), NULL, 0, 0,
+     false, "tenant ids enqueue never exports (wins over tenant_allow)"},
     {"tmpdir", "SHEETQ_TMPDIR", SQ_CONF_STR, OFF(tmpdir), NULL, 0, 0, false,
      "scratch directory for rendering (default: next to file storage, or /tmp)"},
     {"log_level", "SHEETQ_LOG_LEVEL", SQ_CONF_STR, OFF(log_level), "info", 0, 0,
@@ -263,6 +282,13 @@ sq_errcode sq_config_validate(const sq_config *c, sq_err *err) {
     return sq_err_set(err, SQ_ECONFIG, "log_level must be debug, info, warn or error");
   if (strcmp(c->log_format, "text") != 0 && strcmp(c->log_format, "json") != 0)
     return sq_err_set(err, SQ_ECONFIG, "log_format must be text or json");
+  {
+    sq_rollout rollout;
+    sq_errcode rc = sq_rollout_parse(c->rollout_groups, c->tenant_allow, c->tenant_deny,
+                                     &rollout, err);
+    if (rc != SQ_OK) return rc;
+    sq_rollout_free(&rollout);
+  }
   {
     sq_retry_rules rules;
     sq_job_size_rule size;

@@ -17,10 +17,18 @@
 typedef struct sq_config {
   char *mysql_url;
   char *redis_url;
+  char *mysql_password_file; /* replaces mysql_url's password (core/conn_urls.h) */
+  char *redis_password_file; /* replaces redis_url's password */
+  char *mysql_ssl_mode; /* disabled, preferred, required, verify-ca, verify-identity */
+  char *mysql_ssl_ca;   /* CA file for verify-ca / verify-identity */
   char *storage_url;
   char *queue;
   char *key_template;
   char *target_query; /* NULL: the built-in query */
+  char *timezone;     /* tz database name for last-month (core/period.h) */
+  char *rollout_groups; /* enqueue: enabled tenants.rollout_group values; NULL: all */
+  char *tenant_allow;   /* enqueue: tenant ids always included (core/rollout.h) */
+  char *tenant_deny;    /* enqueue: tenant ids never included; wins over allow */
   char *tmpdir;       /* NULL: $TMPDIR or /tmp */
   char *log_level;
   char *log_format;

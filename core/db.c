@@ -64,7 +64,20 @@ void sq_db_url_free(sq_db_url *u) {
   free(u->host);
   free(u->database);
   free(u->socket);
+  free(u->ssl_ca);
   memset(u, 0, sizeof *u);
+}
+
+static const char *const ssl_mode_names[] = {"disabled", "preferred", "required",
+                                             "verify-ca", "verify-identity"};
+
+static bool ssl_mode_parse(const char *s, size_t len, sq_db_ssl_mode *out) {
+  for (size_t i = 0; i < sizeof ssl_mode_names / sizeof ssl_mode_names[0]; i++)
+    if (strlen(ssl_mode_names[i]) == len && memcmp(ssl_mode_names[i], s, len) == 0) {
+      *out = (sq_db_ssl_mode)i;
+      return true;
+    }
+  return false;
 }
 
 sq_errcode sq_db_url_parse(const char *url, sq_db_url *out, sq_err *err) {
@@ -149,6 +162,17 @@ sq_errcode sq_db_url_parse(const char *url, sq_db_url *out, sq_err *err) {
       free(u.socket);
       u.socket = dup_decoded(kv + 7, kvlen - 7);
       if (u.socket == NULL) goto nomem;
+    } else if (kvlen > 7 && strncmp(kv, "ssl-ca=", 7) == 0) {
+      free(u.ssl_ca);
+      u.ssl_ca = dup_decoded(kv + 7, kvlen - 7);
+      if (u.ssl_ca == NULL) goto nomem;
+    } else if (kvlen >= 9 && strncmp(kv, "ssl-mode=", 9) == 0) {
+      if (!ssl_mode_parse(kv + 9, kvlen - 9, &u.ssl_mode)) {
+        sq_err_set(err, SQ_ECONFIG, "database URL: ssl-mode must be disabled, preferred, "
+                   "required, verify-ca or verify-identity, not \"%.*s\"",
+                   (int)(kvlen - 9 > 32 ? 32 : kvlen - 9), kv + 9);
+        goto out;
+      }
     } else if (kvlen > 0) {
       const char *eq = memchr(kv, '=', kvlen);
       sq_err_set(err, SQ_ECONFIG, "database URL: unknown option \"%.*s\"",
@@ -159,6 +183,10 @@ sq_errcode sq_db_url_parse(const char *url, sq_db_url *out, sq_err *err) {
   }
   if (u.host == NULL && u.socket == NULL) {
     sq_err_set(err, SQ_ECONFIG, "database URL needs a host or ?socket=/path");
+    goto out;
+  }
+  if (u.ssl_mode == SQ_DB_SSL_VERIFY_CA && u.ssl_ca == NULL) {
+    sq_err_set(err, SQ_ECONFIG, "ssl-mode verify-ca needs a CA file (mysql_ssl_ca)");
     goto out;
   }
   *out = u;
@@ -198,6 +226,23 @@ static sq_errcode db_error(sq_db *db, sq_err *err, const char *what) {
                     mysql_error(db->conn));
 }
 
+/* ssl-mode to Connector/C (3.3) options. mysql_ssl_set() turns TLS on
+ * (use_ssl); the chain is verified when a CA is set or VERIFY_SERVER_CERT
+ * is on, the host name only with VERIFY_SERVER_CERT. A server without TLS
+ * is refused only when the certificate is to be verified, so open_conn()
+ * checks "required" itself. Non-zero on failure. */
+static int set_tls(sq_db *db) {
+  my_bool on = 1, off = 0;
+  sq_db_ssl_mode m = db->url.ssl_mode;
+  const char *ca = m >= SQ_DB_SSL_VERIFY_CA ? db->url.ssl_ca : NULL;
+  int rc = 0;
+  if (m == SQ_DB_SSL_DISABLED) return 0;
+  rc |= mysql_ssl_set(db->conn, NULL, NULL, ca, NULL, NULL) != 0;
+  rc |= mysql_options(db->conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT,
+                      m == SQ_DB_SSL_VERIFY_IDENTITY ? &on : &off) != 0;
+  return rc;
+}
+
 static sq_errcode open_conn(sq_db *db, sq_err *err) {
   unsigned timeout_connect = 5, timeout_rw = 60;
   my_bool off = 0;
@@ -208,6 +253,13 @@ static sq_errcode open_conn(sq_db *db, sq_err *err) {
   mysql_options(db->conn, MYSQL_OPT_WRITE_TIMEOUT, &timeout_rw);
   mysql_options(db->conn, MYSQL_OPT_RECONNECT, &off);
   mysql_options(db->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+  if (set_tls(db) != 0) {
+    sq_errcode rc = sq_err_set(err, SQ_ECONFIG, "cannot set TLS options (ssl-mode %s)",
+                               ssl_mode_names[db->url.ssl_mode]);
+    mysql_close(db->conn);
+    db->conn = NULL;
+    return rc;
+  }
   if (mysql_real_connect(db->conn, db->url.host, db->url.user,
                          db->url.password, db->url.database, db->url.port,
                          db->url.socket, 0) == NULL) {
@@ -218,13 +270,31 @@ static sq_errcode open_conn(sq_db *db, sq_err *err) {
           e == ER_DBACCESS_DENIED_ERROR)
              ? SQ_ECONFIG
              : SQ_EDB_CONNECT;
-    sq_err_set(err, rc, "cannot connect to database %s@%s%s%u/%s: %s",
+    /* The server has no TLS, or its certificate does not verify: a
+     * configuration problem on one side or the other. */
+    if (e == CR_SSL_CONNECTION_ERROR && db->url.ssl_mode >= SQ_DB_SSL_REQUIRED)
+      rc = SQ_ECONFIG;
+    sq_err_set(err, rc, "cannot connect to database %s@%s%s%u/%s%s%s: %s",
                db->url.user, db->url.host ? db->url.host : db->url.socket,
                db->url.host ? ":" : " port ", db->url.port, db->url.database,
+               db->url.ssl_mode ? " with ssl-mode " : "",
+               db->url.ssl_mode ? ssl_mode_names[db->url.ssl_mode] : "",
                mysql_error(db->conn));
     mysql_close(db->conn);
     db->conn = NULL;
     return rc;
+  }
+  /* Connector/C 3.3 enforces TLS only when it verifies the certificate:
+   * with ssl-mode required against a server without TLS it connects in
+   * plain text. Refuse that connection before any statement is sent. */
+  if (db->url.ssl_mode >= SQ_DB_SSL_REQUIRED && mysql_get_ssl_cipher(db->conn) == NULL) {
+    sq_err_set(err, SQ_ECONFIG, "cannot connect to database %s@%s%s%u/%s with ssl-mode %s: "
+               "the server does not support TLS", db->url.user,
+               db->url.host ? db->url.host : db->url.socket, db->url.host ? ":" : " port ",
+               db->url.port, db->url.database, ssl_mode_names[db->url.ssl_mode]);
+    mysql_close(db->conn);
+    db->conn = NULL;
+    return SQ_ECONFIG;
   }
   /* A record stream waits on rendering between packets: let the server
    * wait for a slow reader longer than its default 60 s. */

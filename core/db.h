@@ -22,6 +22,15 @@
 
 typedef struct sq_db sq_db;
 
+/* TLS to the server, as MySQL's --ssl-mode names it. */
+typedef enum sq_db_ssl_mode {
+  SQ_DB_SSL_DISABLED = 0, /* plain TCP (the default) */
+  SQ_DB_SSL_PREFERRED,    /* TLS when the server offers it, unverified */
+  SQ_DB_SSL_REQUIRED,     /* TLS or fail; the certificate is not verified */
+  SQ_DB_SSL_VERIFY_CA,    /* TLS, certificate signed by ssl-ca */
+  SQ_DB_SSL_VERIFY_IDENTITY, /* and issued for the host name connected to */
+} sq_db_ssl_mode;
+
 /* The parts of a mysql:// URL. Strings are owned by the struct. */
 typedef struct sq_db_url {
   char *user;
@@ -30,17 +39,24 @@ typedef struct sq_db_url {
   unsigned port;  /* 3306 by default */
   char *database;
   char *socket;   /* from ?socket=/path, NULL otherwise */
+  sq_db_ssl_mode ssl_mode; /* from ?ssl-mode= */
+  char *ssl_ca;   /* from ?ssl-ca=/path (PEM), NULL otherwise */
 } sq_db_url;
 
 /* mysql://user[:password]@host[:port]/database[?socket=/path]
  * mysql://user[:password]@/database?socket=/path  (unix socket)
- * Percent-escapes in user and password are decoded. Pure; no I/O. */
+ * Options: socket=PATH, ssl-mode=disabled|preferred|required|verify-ca|
+ * verify-identity, ssl-ca=PATH (verify-ca needs it; verify-identity uses
+ * the system's CAs without it). Percent-escapes in user, password and
+ * option values are decoded; a repeated option: the last wins. Pure; no I/O. */
 sq_errcode sq_db_url_parse(const char *url, sq_db_url *out, sq_err *err);
 void sq_db_url_free(sq_db_url *u);
 
 /* Connects with connect/read/write timeouts, utf8mb4, and no automatic
  * reconnect (callers reconnect explicitly, so a statement is never silently
- * replayed on a new session). */
+ * replayed on a new session). A connection that cannot meet the URL's
+ * ssl-mode (no TLS on the server, a certificate that does not verify) is
+ * SQ_ECONFIG: retrying will not help. */
 sq_db *sq_db_connect(const char *url, sq_err *err);
 void sq_db_close(sq_db *db); /* accepts NULL */
 /* Drops and re-opens the connection after a temporary error. */

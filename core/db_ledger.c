@@ -665,6 +665,63 @@ fail:
   return rc;
 }
 
+typedef struct live_states_ctx {
+  const uint64_t *ids;
+  size_t n;
+  sq_job_state *states;
+  bool tables_exist;
+} live_states_ctx;
+
+/* Row: report_id, state. */
+static sq_errcode read_live_state(void *ctx, char **row, const unsigned long *len,
+                                  unsigned n_fields, sq_err *err) {
+  live_states_ctx *c = ctx;
+  uint64_t report_id;
+  sq_job_state state;
+  if (n_fields != 2 || !sq_parse_u64(row[0], len[0], &report_id) ||
+      !sq_job_state_parse(row[1], len[1], &state))
+    return sq_err_set(err, SQ_EDB_DATA, "ledger: malformed live job row");
+  for (size_t i = 0; i < c->n; i++)
+    if (c->ids[i] == report_id) c->states[i] = state;
+  return SQ_OK;
+}
+
+static sq_errcode read_table_count(void *ctx, char **row, const unsigned long *len,
+                                   unsigned n_fields, sq_err *err) {
+  live_states_ctx *c = ctx;
+  uint64_t count = 0;
+  (void)err;
+  c->tables_exist = n_fields == 1 && sq_parse_u64(row[0], len[0], &count) && count > 0;
+  return SQ_OK;
+}
+
+sq_errcode sq_ledger_live_states(sq_db *db, sq_period period, const uint64_t *report_ids,
+                                 size_t n, sq_job_state *states, sq_err *err) {
+  char p[SQ_PERIOD_STR_LEN];
+  live_states_ctx c = {NULL, 0, NULL, false};
+  sq_errcode rc;
+  for (size_t i = 0; i < n; i++) states[i] = SQ_JOB__STATES;
+  sq_period_format(period, p);
+  /* Asking first, rather than migrating: a dry run writes nothing. */
+  rc = sq_db_query(db,
+                   "SELECT COUNT(*) FROM information_schema.tables WHERE "
+                   "table_schema = DATABASE() AND table_name = 'sheetq_jobs'",
+                   NULL, 0, read_table_count, &c, err);
+  if (rc != SQ_OK || !c.tables_exist) return rc;
+  for (size_t off = 0; off < n && rc == SQ_OK; off += 500) {
+    size_t len = n - off < 500 ? n - off : 500;
+    c.ids = report_ids + off;
+    c.n = len;
+    c.states = states + off;
+    rc = sq_db_query(db,
+                     "SELECT report_id, state FROM sheetq_jobs WHERE period = :period "
+                     "AND live = 1 AND report_id IN (:ids)",
+                     (sq_param[]){SQ_P_STR("period", p), SQ_P_LIST("ids", report_ids + off, len)},
+                     2, read_live_state, &c, err);
+  }
+  return rc;
+}
+
 typedef struct latest_ctx {
   char *id;
   bool found;

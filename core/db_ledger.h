@@ -94,6 +94,14 @@ typedef sq_errcode (*sq_ledger_rerun_cb)(void *ctx, const char *job_id,
 sq_errcode sq_ledger_auto_rerun_candidates(sq_db *db, const char *queue,
                                            long delay_s, sq_ledger_rerun_cb cb,
                                            void *ctx, sq_err *err);
+/* What the ledger holds for each report of a period, without writing
+ * anything (for `enqueue --dry-run`): states[i] is the state of the live job
+ * of report_ids[i] (submitted, runnable, running or succeeded), or
+ * SQ_JOB__STATES when there is none. A database without the ledger tables
+ * yet has no jobs. One query per 500 reports. */
+sq_errcode sq_ledger_live_states(sq_db *db, sq_period period, const uint64_t *report_ids,
+                                 size_t n, sq_job_state *states, sq_err *err);
+
 /* The newest job of a report and period (for `rerun --report --period`). */
 sq_errcode sq_ledger_latest_job(sq_db *db, uint64_t report_id,
                                 sq_period period, char job_id[SQ_ID_SIZE],

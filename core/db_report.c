@@ -30,6 +30,7 @@
 #include <ctype.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -443,5 +444,97 @@ sq_errcode sq_db_count_records(sq_db *db, const sq_target *targets, size_t n,
                                   SQ_P_STR("end", end)},
                      3, count_row, &c, err);
   }
+  return rc;
+}
+
+/* ---- per-id look-ups for enqueue ---------------------------------------- */
+
+#define LOOKUP_CHUNK 500
+
+typedef struct group_ctx {
+  const uint64_t *ids;
+  size_t n;
+  uint64_t *groups;
+  bool *has_group;
+} group_ctx;
+
+/* Row: id, rollout_group. */
+static sq_errcode group_row(void *arg, char **row, const unsigned long *len,
+                            unsigned n_fields, sq_err *err) {
+  group_ctx *c = arg;
+  uint64_t id, group = 0;
+  bool has;
+  if (n_fields != 2 || !sq_parse_u64(row[0], len[0], &id))
+    return sq_err_set(err, SQ_EDB_DATA, "tenant rollout groups: malformed row");
+  has = row[1] != NULL && sq_parse_u64(row[1], len[1], &group);
+  for (size_t i = 0; i < c->n; i++) {
+    if (c->ids[i] != id) continue;
+    c->groups[i] = group;
+    c->has_group[i] = has;
+  }
+  return SQ_OK;
+}
+
+sq_errcode sq_db_tenant_groups(sq_db *db, const uint64_t *tenant_ids, size_t n,
+                               uint64_t *groups, bool *has_group, sq_err *err) {
+  sq_errcode rc = SQ_OK;
+  for (size_t i = 0; i < n; i++) {
+    groups[i] = 0;
+    has_group[i] = false;
+  }
+  for (size_t off = 0; off < n && rc == SQ_OK; off += LOOKUP_CHUNK) {
+    size_t len = n - off < LOOKUP_CHUNK ? n - off : LOOKUP_CHUNK;
+    group_ctx c = {tenant_ids + off, len, groups + off, has_group + off};
+    rc = sq_db_query(db, "SELECT id, rollout_group FROM tenants WHERE id IN (:ids)",
+                     (sq_param[]){SQ_P_LIST("ids", tenant_ids + off, len)}, 1,
+                     group_row, &c, err);
+  }
+  if (rc == SQ_ECONFIG) {
+    char detail[SQ_ERR_MSG_MAX];
+    snprintf(detail, sizeof detail, "%s", err ? err->msg : "");
+    rc = sq_err_set(err, SQ_ECONFIG, "rollout_groups needs tenants.rollout_group: %s",
+                    detail);
+  }
+  return rc;
+}
+
+typedef struct names_ctx {
+  const sq_target *targets;
+  size_t n;
+  char **names;
+} names_ctx;
+
+/* Row: id, name. */
+static sq_errcode name_row(void *arg, char **row, const unsigned long *len,
+                           unsigned n_fields, sq_err *err) {
+  names_ctx *c = arg;
+  uint64_t id;
+  if (n_fields != 2 || !sq_parse_u64(row[0], len[0], &id) || row[1] == NULL)
+    return sq_err_set(err, SQ_EDB_DATA, "report names: malformed row");
+  for (size_t i = 0; i < c->n; i++) {
+    if (c->targets[i].report_id != id || c->names[i] != NULL) continue;
+    if ((c->names[i] = dup_len(row[1], len[1])) == NULL)
+      return sq_err_set(err, SQ_ENOMEM, "report names: out of memory");
+  }
+  return SQ_OK;
+}
+
+sq_errcode sq_db_report_names(sq_db *db, const sq_target *targets, size_t n,
+                              char **names, sq_err *err) {
+  uint64_t ids[LOOKUP_CHUNK];
+  sq_errcode rc = SQ_OK;
+  for (size_t i = 0; i < n; i++) names[i] = NULL;
+  for (size_t off = 0; off < n && rc == SQ_OK; off += LOOKUP_CHUNK) {
+    size_t len = n - off < LOOKUP_CHUNK ? n - off : LOOKUP_CHUNK;
+    names_ctx c = {targets + off, len, names + off};
+    for (size_t i = 0; i < len; i++) ids[i] = targets[off + i].report_id;
+    rc = sq_db_query(db, "SELECT id, name FROM reports WHERE id IN (:ids)",
+                     (sq_param[]){SQ_P_LIST("ids", ids, len)}, 1, name_row, &c, err);
+  }
+  if (rc != SQ_OK)
+    for (size_t i = 0; i < n; i++) {
+      free(names[i]);
+      names[i] = NULL;
+    }
   return rc;
 }

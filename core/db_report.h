@@ -18,6 +18,7 @@
 #ifndef SQ_DB_REPORT_H
 #define SQ_DB_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -98,5 +99,18 @@ sq_errcode sq_db_find_targets(sq_db *db, const char *query,
 sq_errcode sq_db_count_records(sq_db *db, const sq_target *targets, size_t n,
                                const char *start, const char *end,
                                uint64_t *counts, sq_err *err);
+
+/* Looks up each tenant's tenants.rollout_group (for core/rollout.h):
+ * groups[i] for tenant_ids[i], has_group[i] false when it is NULL, not a
+ * number, or the tenant does not exist. One query per 500 tenants.
+ * SQ_ECONFIG when the tenants table has no rollout_group column. */
+sq_errcode sq_db_tenant_groups(sq_db *db, const uint64_t *tenant_ids, size_t n,
+                               uint64_t *groups, bool *has_group, sq_err *err);
+
+/* Each target's reports.name, for `enqueue --dry-run`: names[i] is a
+ * malloc'd string (NULL when the report is missing); the caller frees each.
+ * On failure every names[i] is NULL. */
+sq_errcode sq_db_report_names(sq_db *db, const sq_target *targets, size_t n,
+                              char **names, sq_err *err);
 
 #endif

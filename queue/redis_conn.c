@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/conn_urls.h"
 #include "core/log.h"
 
 struct sq_redis {
@@ -29,7 +30,7 @@ sq_errcode sq_redis_url_parse(const char *url, sq_redis_url *out, sq_err *err) {
   const char *p, *at, *slash, *colon, *end;
   sq_errcode rc = SQ_ECONFIG;
   if (url == NULL || strncmp(url, scheme, sizeof scheme - 1) != 0) {
-    sq_err_set(err, SQ_ECONFIG, "Redis URL must look like redis://[:password@]host:port/db");
+    sq_err_set(err, SQ_ECONFIG, "Redis URL must look like redis://[[user]:password@]host:port/db");
     goto out;
   }
   p = url + sizeof scheme - 1;
@@ -43,8 +44,9 @@ sq_errcode sq_redis_url_parse(const char *url, sq_redis_url *out, sq_err *err) {
       sq_err_set(err, SQ_ECONFIG, "Redis URL: credentials must be [user]:password@");
       goto out;
     }
-    if (c > p && (u.user = strndup(p, (size_t)(c - p))) == NULL) goto nomem;
-    if ((u.password = strndup(c + 1, (size_t)(at - c - 1))) == NULL) goto nomem;
+    /* Percent-escapes are decoded, so a password may hold '@' or ':'. */
+    if (c > p && (u.user = sq_url_decode(p, (size_t)(c - p))) == NULL) goto bad_escape;
+    if ((u.password = sq_url_decode(c + 1, (size_t)(at - c - 1))) == NULL) goto bad_escape;
     p = at + 1;
   }
   colon = memchr(p, ':', (size_t)(slash - p));
@@ -81,6 +83,9 @@ sq_errcode sq_redis_url_parse(const char *url, sq_redis_url *out, sq_err *err) {
   memset(&u, 0, sizeof u);
   rc = SQ_OK;
   goto out;
+bad_escape:
+  sq_err_set(err, SQ_ECONFIG, "Redis URL: bad %%-escape in user or password");
+  goto out;
 nomem:
   rc = sq_err_set(err, SQ_ENOMEM, "out of memory");
 out:
@@ -110,8 +115,18 @@ static sq_errcode io_error(sq_redis *r, sq_err *err, const char *what) {
   return SQ_EREDIS;
 }
 
+/* Replies that mean "these credentials are not good enough": a setting to
+ * fix, not a state to wait out. */
+static bool reply_is_auth(const char *s) {
+  return strncmp(s, "NOAUTH", 6) == 0 || strncmp(s, "WRONGPASS", 9) == 0;
+}
+
 static sq_errcode check_reply(sq_redis *r, redisReply *reply, sq_err *err) {
   if (reply->type != REDIS_REPLY_ERROR) return SQ_OK;
+  if (reply_is_auth(reply->str))
+    return sq_err_set(err, SQ_ECONFIG, "redis %s:%u: %.300s (the user and password come "
+                      "from redis_url, SHEETQ_REDIS_PASSWORD or redis_password_file)",
+                      r->url.host, r->url.port, reply->str);
   return sq_err_set(err, reply_is_temporary(reply->str) ? SQ_EREDIS : SQ_EREDIS_REPLY,
                     "redis %s:%u: %.300s", r->url.host, r->url.port, reply->str);
 }

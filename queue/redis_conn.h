@@ -1,8 +1,10 @@
 /* redis_conn.h - one Redis connection (hiredis), the only place that knows
  * how to reach the server.
  *
- * Parses redis://[[user]:password@]host[:port][/db], connects with connect
- * and command timeouts, authenticates and selects the database. A hiredis
+ * Parses redis://[[user]:password@]host[:port][/db] (user and password
+ * percent-decoded), connects with connect and command timeouts,
+ * authenticates (AUTH user password with a user, AUTH password without:
+ * Redis 6 ACL users and requirepass) and selects the database. A hiredis
  * context is unusable after any I/O error, so every command that fails with
  * SQ_EREDIS leaves the connection closed; the next call reconnects.
  * Replies LOADING, READONLY, BUSY, MASTERDOWN, TRYAGAIN and UNBLOCKED mean

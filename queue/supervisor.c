@@ -764,8 +764,12 @@ sq_errcode sq_supervisor_run(const sq_supervisor_options *opt, sq_err *err) {
     rc = err->code;
     goto out;
   }
-  if (sq_queue_check_server(sv.queue, err) != SQ_OK)
+  if ((rc = sq_queue_check_server(sv.queue, err)) != SQ_OK) {
+    /* Bad credentials will not heal by waiting: stop now. */
+    if (!sq_error_is_temporary(rc)) goto out;
     SQ_WARN("redis not reachable yet (%s); will keep trying", err->msg);
+  }
+  rc = SQ_OK;
   sv.db = sq_db_connect(sv.cfg->mysql_url, err);
   if (sv.db == NULL) {
     rc = err->code;

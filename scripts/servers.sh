@@ -17,6 +17,8 @@
 # SHEETQ_MYSQL_PORT, SHEETQ_REDIS_PORT. Database name: SHEETQ_MYSQL_DATABASE
 # (default sheetq). InnoDB buffer pool: SHEETQ_MYSQL_BUFFER_POOL (default 1G: a 1M-record
 # report is ~700 MB of rows, and streaming it from a smaller pool is disk-bound).
+# TLS: SHEETQ_MYSQL_TLS_DIR names a directory holding ca.pem, server-cert.pem
+# and server-key.pem; MariaDB then offers TLS with them (default: no TLS).
 #
 # Meant for throwaway servers run as root (mariadbd gets --user=root); no
 # systemd. The MariaDB root account has no password and is reachable only from
@@ -173,6 +175,8 @@ mysql_start() {
   fi
   mysql_init
   [[ -n $fixed ]] && valid_port "$fixed"
+  local tls=() t=${SHEETQ_MYSQL_TLS_DIR:-}
+  [[ -z $t ]] || tls=(--ssl-ca="$t/ca.pem" --ssl-cert="$t/server-cert.pem" --ssl-key="$t/server-key.pem")
   for ((try = 1; try <= PORT_TRIES; try++)); do
     port=${fixed:-$(pick_port)}
     rm -f "$MY_DIR/mariadbd.pid" "$MY_SOCK"
@@ -186,7 +190,7 @@ mysql_start() {
       --port="$port" --bind-address=127.0.0.1 --skip-log-bin \
       --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
       --innodb-buffer-pool-size="${SHEETQ_MYSQL_BUFFER_POOL:-1G}" \
-      --innodb-log-file-size=256M --max-allowed-packet=64M \
+      --innodb-log-file-size=256M --max-allowed-packet=64M "${tls[@]}" \
       </dev/null >>"$MY_DIR/mariadbd.log" 2>&1 &
     pid=$!
     rc=0

@@ -17,6 +17,9 @@ packages=(
   time
   # checking deploy/ (systemd-analyze verify and calendar, the Kubernetes YAML)
   systemd python3-yaml
+  # the tz database (--period last-month in a time zone); openssl makes the
+  # test certificates of the TLS test
+  tzdata openssl
 )
 
 # The S3 test server (tests/s3) runs on Node.js with npm. A Node.js already

@@ -97,6 +97,6 @@ PY
 # A secret given as a flag: warned about by the flag's name, never echoed
 # (whatever other options come first).
 warn=$("$SHEETQ_BIN" status --queue "$T_QUEUE" --mysql-url "mysql://u:Pa55word@127.0.0.1:1/x" 2>&1 >/dev/null || true)
-assert_contains "$warn" "--mysql-url puts a secret on the command line" "the warning"
+assert_contains "$warn" "--mysql-url puts a password on the command line" "the warning"
 [[ $warn != *Pa55word* ]] || fail "the secret was printed: $warn"
 echo "ok: bad input handled"

@@ -47,6 +47,11 @@ TEST(bad_templates) {
   ASSERT_CONFIG_ERROR("{tenant_id}/{period}.xlsx", "unique");
   ASSERT_CONFIG_ERROR("{report_id}/{year}.xlsx", "unique");
   ASSERT_CONFIG_ERROR("static.xlsx", "unique");
+  /* Names (free text from the customer's database) can never be part of a
+   * key: only ids, the period and the job id are variables. */
+  ASSERT_CONFIG_ERROR("{tenant_name}/{report_id}/{period}", "unknown variable {tenant_name}");
+  ASSERT_CONFIG_ERROR("{report_id}/{period}/{report_name}.xlsx", "unknown variable {report_name}");
+  ASSERT_CONFIG_ERROR("{report_id}/{period}/{name}.xlsx", "unknown variable {name}");
 }
 
 TEST(unique_enough_templates) {

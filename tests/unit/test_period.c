@@ -31,5 +31,60 @@ TEST(range_and_rollover) {
   ASSERT_STR_EQ(f, "2025-12");
 }
 
+/* 2026-11-30T15:10:00Z: already 2026-12-01 00:10 in Tokyo (UTC+9). */
+#define NOV30_1510Z ((time_t)1796051400)
+
+static const char *resolved(const char *arg, time_t now, const char *zone) {
+  static char out[SQ_PERIOD_STR_LEN];
+  static sq_err e; /* its message is returned on failure */
+  sq_period p;
+  if (sq_period_resolve(arg, now, zone, &p, &e) != SQ_OK) return e.msg;
+  sq_period_format(p, out);
+  return out;
+}
+
+TEST(last_month_in_zone) {
+  ASSERT_STR_EQ(resolved("last-month", NOV30_1510Z, "Asia/Tokyo"), "2026-11");
+  ASSERT_STR_EQ(resolved("this-month", NOV30_1510Z, "Asia/Tokyo"), "2026-12");
+  ASSERT_STR_EQ(resolved("last-month", NOV30_1510Z, "UTC"), "2026-10");
+  /* 14:59:59Z is still November 30 in Tokyo. */
+  ASSERT_STR_EQ(resolved("last-month", NOV30_1510Z - 11 * 60 - 1, "Asia/Tokyo"), "2026-10");
+  /* Behind UTC: 2027-01-01T03:00Z is still 2026-12-31 in New York. */
+  ASSERT_STR_EQ(resolved("last-month", (time_t)1798772400, "America/New_York"), "2026-11");
+  ASSERT_STR_EQ(resolved("last-month", (time_t)1798772400, "UTC"), "2026-12");
+  /* January: last month is December of the year before. */
+  ASSERT_STR_EQ(resolved("last-month", (time_t)1798772400, "Asia/Tokyo"), "2026-12");
+  /* An explicit month ignores the clock and the zone. */
+  ASSERT_STR_EQ(resolved("2025-03", NOV30_1510Z, "No/Such_Zone"), "2025-03");
+}
+
+TEST(restores_tz) {
+  const char *before;
+  setenv("TZ", "America/New_York", 1);
+  ASSERT_STR_EQ(resolved("last-month", NOV30_1510Z, "Asia/Tokyo"), "2026-11");
+  before = getenv("TZ");
+  ASSERT_STR_EQ(before, "America/New_York");
+  unsetenv("TZ");
+  ASSERT_STR_EQ(resolved("last-month", NOV30_1510Z, "Asia/Tokyo"), "2026-11");
+  ASSERT(getenv("TZ") == NULL);
+}
+
+TEST(rejects_unknown_zones) {
+  static const char *const bad[] = {"No/Such_Zone", "Asia/Tokio", "", "../etc/passwd",
+                                    "/etc/localtime", "Asia//Tokyo", "Asia/", "a b",
+                                    "Asia/../Asia/Tokyo", "zone.tab"};
+  sq_period p;
+  sq_err e;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    ASSERT_INT_EQ(sq_period_resolve("last-month", NOV30_1510Z, bad[i], &p, &e), SQ_ECONFIG);
+    ASSERT(strstr(e.msg, "time zone") != NULL);
+  }
+  ASSERT_INT_EQ(sq_period_resolve("last-month", NOV30_1510Z, NULL, &p, &e), SQ_ECONFIG);
+  ASSERT_INT_EQ(sq_period_resolve(NULL, NOV30_1510Z, "UTC", &p, &e), SQ_EUSAGE);
+  ASSERT_INT_EQ(sq_period_resolve("previous-month", NOV30_1510Z, "UTC", &p, &e),
+                SQ_EBAD_PERIOD);
+}
+
 TEST_MAIN(TEST_ENTRY(parses_valid), TEST_ENTRY(rejects_invalid),
-          TEST_ENTRY(range_and_rollover))
+          TEST_ENTRY(range_and_rollover), TEST_ENTRY(last_month_in_zone),
+          TEST_ENTRY(restores_tz), TEST_ENTRY(rejects_unknown_zones))

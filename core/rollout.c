@@ -1,0 +1,99 @@
+/* rollout.c - see rollout.h. Lists are small (tens of ids, a few thousand
+ * at most), so membership is a linear scan. */
+#include "core/rollout.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db.h"
+
+static bool contains(const uint64_t *v, size_t n, uint64_t x) {
+  for (size_t i = 0; i < n; i++)
+    if (v[i] == x) return true;
+  return false;
+}
+
+/* "1, 2,3" -> {1,2,3}; NULL or "" -> empty. */
+static sq_errcode parse_list(const char *key, const char *s, uint64_t **out, size_t *n,
+                             sq_err *err) {
+  uint64_t *v = NULL;
+  size_t len = 0;
+  *out = NULL;
+  *n = 0;
+  if (s == NULL) return SQ_OK;
+  while (isspace((unsigned char)*s)) s++;
+  if (*s == '\0') return SQ_OK;
+  if ((v = calloc(SQ_ROLLOUT_MAX_IDS, sizeof *v)) == NULL)
+    return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  for (;;) {
+    const char *start, *end;
+    uint64_t id;
+    while (isspace((unsigned char)*s)) s++;
+    start = s;
+    while (*s >= '0' && *s <= '9') s++;
+    end = s;
+    while (isspace((unsigned char)*s)) s++;
+    if (start == end || !sq_parse_u64(start, (size_t)(end - start), &id) ||
+        (*s != ',' && *s != '\0')) {
+      free(v);
+      return sq_err_set(err, SQ_ECONFIG,
+                        "%s must be a comma-separated list of ids such as 1,2,3, "
+                        "not \"%.64s\"", key, start);
+    }
+    if (len == SQ_ROLLOUT_MAX_IDS) {
+      free(v);
+      return sq_err_set(err, SQ_ECONFIG, "%s lists more than %d ids", key,
+                        SQ_ROLLOUT_MAX_IDS);
+    }
+    if (!contains(v, len, id)) v[len++] = id;
+    if (*s == '\0') break;
+    s++; /* the comma */
+  }
+  *out = v;
+  *n = len;
+  return SQ_OK;
+}
+
+void sq_rollout_free(sq_rollout *r) {
+  if (r == NULL) return;
+  free(r->groups);
+  free(r->allow);
+  free(r->deny);
+  memset(r, 0, sizeof *r);
+}
+
+sq_errcode sq_rollout_parse(const char *groups, const char *allow, const char *deny,
+                            sq_rollout *out, sq_err *err) {
+  sq_rollout r;
+  sq_errcode rc;
+  memset(&r, 0, sizeof r);
+  memset(out, 0, sizeof *out);
+  r.all_groups = groups == NULL || groups[0] == '\0';
+  if (groups && strcmp(groups, "none") != 0 &&
+      (rc = parse_list("rollout_groups", groups, &r.groups, &r.n_groups, err)) != SQ_OK)
+    goto fail;
+  if ((rc = parse_list("tenant_allow", allow, &r.allow, &r.n_allow, err)) != SQ_OK ||
+      (rc = parse_list("tenant_deny", deny, &r.deny, &r.n_deny, err)) != SQ_OK)
+    goto fail;
+  *out = r;
+  return SQ_OK;
+fail:
+  sq_rollout_free(&r);
+  return rc;
+}
+
+bool sq_rollout_uses_groups(const sq_rollout *r) { return !r->all_groups; }
+
+bool sq_rollout_is_open(const sq_rollout *r) {
+  return r->all_groups && r->n_deny == 0;
+}
+
+sq_rollout_verdict sq_rollout_decide(const sq_rollout *r, uint64_t tenant_id,
+                                     bool has_group, uint64_t group) {
+  if (contains(r->deny, r->n_deny, tenant_id)) return SQ_ROLLOUT_DENIED;
+  if (contains(r->allow, r->n_allow, tenant_id)) return SQ_ROLLOUT_ALLOWED;
+  if (r->all_groups) return SQ_ROLLOUT_IN_GROUP;
+  if (has_group && contains(r->groups, r->n_groups, group)) return SQ_ROLLOUT_IN_GROUP;
+  return SQ_ROLLOUT_GROUP_OFF;
+}
