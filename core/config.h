@@ -37,6 +37,7 @@ typedef struct sq_config {
   long job_vcpus_m;    /* a job's default size, milli-vCPUs */
   long worker_vcpus_m; /* this worker's capacity; 0: its CPU count */
   char *job_vcpus_rule; /* bigger reports get more: see core/job_size.h */
+  char *metrics_addr;   /* worker: HOST:PORT of the Prometheus endpoint; NULL: off */
 } sq_config;
 
 /* SQ_CONF_VCPUS: a decimal with up to 3 places ("0.25"), stored as a long
