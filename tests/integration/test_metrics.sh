@@ -64,7 +64,8 @@ kill -TERM $w
 wait $w || fail "worker 0 exited $?"
 
 # 2. A worker that runs the batch; report 3 fails both attempts.
-SHEETQ_TEST_FAULT='exit:report=3:7' "$SHEETQ_BIN" worker --metrics-addr "$addr" 2>"$T_DIR/w1.log" &
+SHEETQ_TEST_FAULT='exit:report=3:7' "$SHEETQ_BIN" worker --metrics-addr "$addr" --log-format json \
+  2>"$T_DIR/w1.log" &
 w=$!
 for ((i = 0; i < 300; i++)); do
   [[ $(sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_jobs WHERE state IN ('succeeded', 'failed')") == 3 ]] && break
@@ -125,4 +126,18 @@ assert_eq 2 "$(metric 'sheetq_attempt_duration_seconds_count{outcome="succeeded"
 
 kill -TERM $w
 wait $w || fail "worker exited $?: $(tail -3 "$T_DIR/w1.log")"
+
+# --log-format json: every line (the worker's and its job processes') is one
+# JSON object; each line about an attempt names the job and the attempt.
+$PY - "$T_DIR/w1.log" <<'PY' || fail "JSON log lines"
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+events = [json.loads(l) for l in lines]
+assert all({"ts", "level", "role", "pid", "msg"} <= e.keys() for e in events), events
+started = [e for e in events if e["msg"].startswith("started:")]
+assert len(started) == 4 and all(e["job"].startswith("j") and e["attempt"] >= 1 for e in started), started
+fault = [e for e in events if "injecting a test fault" in e["msg"]]
+assert [e["role"] for e in fault] == ["run-job", "run-job"] and all("job" in e for e in fault), fault
+assert sorted(e["attempt"] for e in fault) == [1, 2], fault
+PY
 echo "ok: metrics scraped, counts match the ledger, bad requests answered"
