@@ -3,7 +3,6 @@
 #include "cmd/status_watch.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
