@@ -310,6 +310,7 @@ int sq_cmd_run_job(int argc, char **argv) {
   }
   if (args.result_json && (rc = die_with_worker(args.worker_pid, &err)) != SQ_OK) goto done;
   if (!args.have_job_id && (rc = sq_id_new('j', args.job.id)) != SQ_OK) goto done;
+  sq_log_set_job(args.job.id, (int)args.attempt);
   if ((rc = inject_test_fault(&args.job, (int)args.attempt, &err)) != SQ_OK) goto done;
   if ((storage = sq_storage_open(cfg.storage_url, &err)) == NULL ||
       (db = sq_db_connect(cfg.mysql_url, &err)) == NULL) {

@@ -6,11 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd/cli.h"
 #include "cmd/commands.h"
 #include "core/buf.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "queue/metrics_http.h"
 #include "queue/notifier.h"
 #include "queue/supervisor.h"
 
@@ -105,11 +109,15 @@ int sq_cmd_worker(int argc, char **argv) {
       "cluster's --max-vcpus budget. Stop it with SIGTERM or Ctrl-C: running "
       "jobs get --shutdown-grace seconds, then are handed back to the queue. "
       "With a Slack webhook (--slack-webhook-url or --slack-webhook-file), one "
-      "worker of the queue at a time posts failed jobs and finished batches.",
-      "[--burst] [--vcpus N] [--concurrency N] [OPTIONS]", options, on_option};
+      "worker of the queue at a time posts failed jobs and finished batches. "
+      "With --metrics-addr it serves Prometheus metrics at http://HOST:PORT/metrics.",
+      "[--burst] [--vcpus N] [--concurrency N] [--metrics-addr HOST:PORT] [OPTIONS]",
+      options, on_option};
   worker_args args = {false, 25};
   sq_supervisor_options so;
   sq_notifier *notifier = NULL;
+  sq_metrics metrics;
+  sq_metrics_server *metrics_server = NULL;
   sq_config cfg;
   sq_err err;
   char exe[PATH_MAX];
@@ -117,6 +125,7 @@ int sq_cmd_worker(int argc, char **argv) {
   ssize_t n;
   int status;
 
+  sq_metrics_init(&metrics, (double)time(NULL));
   if (sq_cli_parse(&cmd, argc, argv, &cfg, &args, &status) == SQ_CLI_EXIT) goto out;
   n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n <= 0) {
@@ -138,6 +147,12 @@ int sq_cmd_worker(int argc, char **argv) {
   so.burst = args.burst;
   so.shutdown_grace_ms = args.shutdown_grace_s * 1000;
   so.kill_grace_ms = 10000;
+  so.metrics = &metrics;
+  if (cfg.metrics_addr) {
+    if (sq_metrics_server_start(cfg.metrics_addr, &metrics, &cfg, &metrics_server, &err) != SQ_OK)
+      goto fail;
+    SQ_INFO("metrics at http://%s/metrics", sq_metrics_server_address(metrics_server));
+  }
   /* Slack notifications run beside the jobs, never in their way. */
   if (sq_notifier_start(&cfg, &notifier, &err) != SQ_OK) goto fail;
   if (sq_supervisor_run(&so, &err) != SQ_OK) goto fail;
@@ -147,6 +162,8 @@ fail:
   status = sq_cli_fail(cmd.name, &err);
 out:
   sq_notifier_stop(notifier, NOTIFIER_FLUSH_MS);
+  sq_metrics_server_stop(metrics_server);
+  sq_metrics_close(&metrics);
   free_env(env);
   sq_config_free(&cfg);
   return status;

@@ -83,6 +83,8 @@ const sq_config_spec sq_config_specs[] = {
     {"ledger_check_interval", "SHEETQ_LEDGER_CHECK_INTERVAL", SQ_CONF_INT,
      OFF(ledger_check_interval), "60", 1, 3600, false,
      "seconds between a worker's checks of the ledger (lost jobs, automatic re-runs)"},
+    {"metrics_addr", "SHEETQ_METRICS_ADDR", SQ_CONF_STR, OFF(metrics_addr), NULL, 0, 0,
+     false, "worker: serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)"},
     {"job_ttl", "SHEETQ_JOB_TTL", SQ_CONF_INT, OFF(job_ttl), "604800", 60,
      31536000, false, "seconds finished jobs stay visible in Redis"},
     {"slack_webhook_url", "SHEETQ_SLACK_WEBHOOK_URL", SQ_CONF_STR, OFF(slack_webhook_url),

@@ -48,6 +48,7 @@ typedef struct sq_config {
   char *slack_webhook_url;  /* secret; NULL: see slack_webhook_file */
   char *slack_webhook_file; /* file holding the URL; NULL: none */
   long slack_hold_seconds;  /* how long a failure may wait for others */
+  char *metrics_addr;   /* worker: HOST:PORT of the Prometheus endpoint; NULL: off */
 } sq_config;
 
 /* SQ_CONF_VCPUS: a decimal with up to 3 places ("0.25"), stored as a long

@@ -16,6 +16,9 @@ static sq_log_level log_threshold = SQ_LOG_INFO;
 static sq_log_format log_format = SQ_LOG_TEXT;
 static char log_role[16] = "sheetq";
 
+static char log_job[32]; /* "" unless the process works on one job */
+static int log_attempt;
+
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void sq_log_setup(sq_log_level threshold, sq_log_format format,
@@ -26,6 +29,11 @@ void sq_log_setup(sq_log_level threshold, sq_log_format format,
 }
 
 bool sq_log_enabled(sq_log_level level) { return level >= log_threshold; }
+
+void sq_log_set_job(const char *job_id, int attempt) {
+  snprintf(log_job, sizeof log_job, "%s", job_id ? job_id : "");
+  log_attempt = attempt;
+}
 
 bool sq_log_level_parse(const char *s, sq_log_level *out) {
   for (int i = 0; i < 4; i++) {
@@ -57,6 +65,10 @@ void sq_log_write(sq_log_level level, const char *job_id, int attempt,
   va_list ap;
   int len;
 
+  if (job_id == NULL && log_job[0]) {
+    job_id = log_job;
+    attempt = log_attempt;
+  }
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);

@@ -365,6 +365,97 @@ sq_errcode sq_queue_depth_get(sq_queue *q, sq_queue_depth *d, sq_err *err) {
   return SQ_OK;
 }
 
+static long long reply_ll(const redisReply *r) {
+  if (r->type == REDIS_REPLY_INTEGER) return r->integer;
+  if (r->type == REDIS_REPLY_STRING) return strtoll(r->str, NULL, 10);
+  return -1;
+}
+
+/* The earliest delayed job's due time against the server's clock. */
+static sq_errcode next_retry(sq_queue *q, long long *ms, sq_err *err) {
+  char key[128];
+  const char *zr[5] = {"ZRANGE", key, "0", "0", "WITHSCORES"}, *tm[1] = {"TIME"};
+  size_t zl[5] = {6, 0, 1, 1, 10}, tl[1] = {4};
+  redisReply *z = NULL, *t = NULL;
+  sq_errcode rc;
+  *ms = -1;
+  snprintf(key, sizeof key, "%sdelayed", q->prefix);
+  zl[1] = strlen(key);
+  if ((rc = sq_redis_command(q->redis, 5, zr, zl, &z, err)) != SQ_OK) goto out;
+  if ((rc = sq_redis_command(q->redis, 1, tm, tl, &t, err)) != SQ_OK) goto out;
+  if (z->type == REDIS_REPLY_ARRAY && z->elements == 2 && t->type == REDIS_REPLY_ARRAY &&
+      t->elements == 2) {
+    long long due = (long long)strtod(z->element[1]->str ? z->element[1]->str : "0", NULL);
+    long long now = reply_ll(t->element[0]) * 1000 + reply_ll(t->element[1]) / 1000;
+    *ms = due > now ? due - now : 0;
+  }
+out:
+  if (z) sq_redis_reply_free(z);
+  if (t) sq_redis_reply_free(t);
+  return rc;
+}
+
+sq_errcode sq_queue_waiting_get(sq_queue *q, size_t max_tenants,
+                                sq_queue_waiting *w, sq_err *err) {
+  char ring[128], stop[24], list[160];
+  const char *lr[4] = {"LRANGE", ring, "0", stop};
+  size_t ll[4] = {6, 0, 1, 0};
+  redisReply *names = NULL, *len = NULL;
+  sq_errcode rc;
+  memset(w, 0, sizeof *w);
+  w->next_retry_ms = -1;
+  if ((rc = sq_redis_ensure(q->redis, err)) != SQ_OK) return rc;
+  snprintf(ring, sizeof ring, "%stenants", q->prefix);
+  snprintf(stop, sizeof stop, "%zu", max_tenants ? max_tenants - 1 : 0);
+  ll[1] = strlen(ring);
+  ll[3] = strlen(stop);
+  if (max_tenants > 0) {
+    if ((rc = sq_redis_command(q->redis, 4, lr, ll, &names, err)) != SQ_OK) goto out;
+    if (names->type != REDIS_REPLY_ARRAY) {
+      rc = sq_err_set(err, SQ_EREDIS_REPLY, "tenants: unexpected reply");
+      goto out;
+    }
+    if (names->elements > 0 &&
+        (w->tenants = calloc(names->elements, sizeof *w->tenants)) == NULL) {
+      rc = sq_err_set(err, SQ_ENOMEM, "out of memory");
+      goto out;
+    }
+    /* One LLEN per tenant, pipelined: one round trip for the lot. */
+    for (size_t i = 0; i < names->elements; i++) {
+      const char *argv[2] = {"LLEN", list};
+      size_t argvlen[2] = {4, 0};
+      const redisReply *nm = names->element[i];
+      snprintf(list, sizeof list, "%sready:%.*s", q->prefix,
+               nm->type == REDIS_REPLY_STRING ? (int)(nm->len > 24 ? 24 : nm->len) : 0,
+               nm->type == REDIS_REPLY_STRING ? nm->str : "");
+      argvlen[1] = strlen(list);
+      if ((rc = sq_redis_append(q->redis, 2, argv, argvlen, err)) != SQ_OK) goto out;
+    }
+    for (size_t i = 0; i < names->elements; i++) {
+      const redisReply *nm = names->element[i];
+      uint64_t id = 0;
+      if ((rc = sq_redis_read(q->redis, &len, err)) != SQ_OK) goto out;
+      if (nm->type == REDIS_REPLY_STRING) id = strtoull(nm->str, NULL, 10);
+      w->tenants[w->n_tenants].tenant_id = id;
+      w->tenants[w->n_tenants++].ready = reply_ll(len);
+      sq_redis_reply_free(len);
+      len = NULL;
+    }
+  }
+  rc = next_retry(q, &w->next_retry_ms, err);
+out:
+  if (names) sq_redis_reply_free(names);
+  if (len) sq_redis_reply_free(len);
+  if (rc != SQ_OK) sq_queue_waiting_free(w);
+  return rc;
+}
+
+void sq_queue_waiting_free(sq_queue_waiting *w) {
+  free(w->tenants);
+  w->tenants = NULL;
+  w->n_tenants = 0;
+}
+
 sq_queue_waiter *sq_queue_waiter_open(const char *redis_url, const char *name,
                                       sq_err *err) {
   char prefix[96], route[112];

@@ -112,6 +112,25 @@ typedef struct sq_queue_depth {
 
 sq_errcode sq_queue_depth_get(sq_queue *q, sq_queue_depth *d, sq_err *err);
 
+/* Where ready jobs wait, for `sheetq status`: the ready jobs of each tenant
+ * in the ring (at most max_tenants of them, in ring order) and how long
+ * until the next delayed retry is due. Read-only plain commands. */
+typedef struct sq_queue_tenant_ready {
+  uint64_t tenant_id;
+  long long ready;
+} sq_queue_tenant_ready;
+
+typedef struct sq_queue_waiting {
+  sq_queue_tenant_ready *tenants; /* owned: sq_queue_waiting_free() */
+  size_t n_tenants;
+  long long next_retry_ms; /* until the earliest delayed job is due (0 if
+                            * overdue); -1 when none is delayed */
+} sq_queue_waiting;
+
+sq_errcode sq_queue_waiting_get(sq_queue *q, size_t max_tenants,
+                                sq_queue_waiting *w, sq_err *err);
+void sq_queue_waiting_free(sq_queue_waiting *w);
+
 /* Blocks up to timeout_ms for a wake-up (new or returned work). Uses its
  * own connection, so it may run on another thread than the rest. */
 typedef struct sq_queue_waiter sq_queue_waiter;

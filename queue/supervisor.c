@@ -157,6 +157,8 @@ static void record_failure(supervisor *sv, job_run *a, sq_errcode code,
   bool final = !sq_retry_rules_allow(&sv->retry_rules, code) ||
                a->claim.attempt >= a->claim.max_attempts;
   long delay = final ? 0 : sq_retry_delay_ms(sv->cfg->retry_backoff, a->claim.attempt);
+  sq_metrics_observe_attempt(sv->opt->metrics, (double)(uv_now(sv->loop) - a->started_ms) / 1000.0,
+                             final ? SQ_ATTEMPT_FAILED_FINAL : SQ_ATTEMPT_FAILED, code);
   sq_errcode rc = LEDGER_RETRY(sv, &e,
       sq_ledger_attempt_failed(sv->db, a->claim.id, a->claim.attempt,
                                a->claim.token, final, code, message, &e));
@@ -192,7 +194,10 @@ static void record_failure(supervisor *sv, job_run *a, sq_errcode code,
 static void record_success(supervisor *sv, job_run *a, const char *key,
                            uint64_t rows) {
   sq_err e;
-  sq_errcode rc = LEDGER_RETRY(sv, &e,
+  sq_errcode rc;
+  sq_metrics_observe_attempt(sv->opt->metrics, (double)(uv_now(sv->loop) - a->started_ms) / 1000.0,
+                             SQ_ATTEMPT_SUCCEEDED, SQ_OK);
+  rc = LEDGER_RETRY(sv, &e,
       sq_ledger_attempt_succeeded(sv->db, a->claim.id, a->claim.attempt,
                                   a->claim.token, key, rows, &e));
   if (rc != SQ_OK) {

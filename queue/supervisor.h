@@ -26,6 +26,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/metrics.h"
 
 typedef struct sq_supervisor_options {
   const sq_config *cfg;
@@ -36,6 +37,7 @@ typedef struct sq_supervisor_options {
   bool burst;              /* exit once the whole queue has drained */
   long shutdown_grace_ms;
   long kill_grace_ms;      /* SIGTERM to SIGKILL on timeout */
+  sq_metrics *metrics;     /* attempts are observed here; NULL: none */
 } sq_supervisor_options;
 
 /* Runs until the queue drains (burst) or a signal asks it to stop.

@@ -13,6 +13,8 @@ packages=(
   mariadb-server mariadb-client redis-server redis-tools
   # independent readers for the tests (awscli: S3 objects, /usr/bin/aws)
   python3 python3-openpyxl python3-pymysql awscli
+  # scraping the worker's metrics endpoint
+  curl
   # measuring
   time
   # checking deploy/ (systemd-analyze verify and calendar, the Kubernetes YAML)
