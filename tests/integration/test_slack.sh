@@ -61,7 +61,7 @@ assert_eq 4 "$(count "state = 'failed'")" "jobs failed during the Slack outage"
 assert_eq 4 "$(count "state = 'failed' AND notified_at IS NULL")" "failures waiting in the outbox"
 assert_eq 1 "$(sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_batches WHERE id = '$batch' AND summary_sent_at IS NULL")" \
   "summary waiting in the outbox"
-cat "$T_DIR"/a*.log | grep -q "slack: POST failed:" || fail "no worker reported the unreachable webhook"
+grep -q "slack: POST failed:" "$T_DIR"/a*.log || fail "no worker reported the unreachable webhook"
 
 # ---- 2. the receiver answers 429, then 500 twice, then 200 -----------------
 $PY "$TESTS_DIR/integration/slack_receiver.py" --port-file "$T_DIR/port" \
@@ -162,9 +162,9 @@ PY
 assert_eq 0 "$(count "state = 'failed' AND notified_at IS NULL")" "failures left in the outbox"
 assert_eq 0 "$(sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_batches WHERE summary_sent_at IS NULL")" \
   "summaries left in the outbox"
-cat "$T_DIR"/b*.log | grep -q "slack: message about 4 failed jobs rate limited (HTTP 429): next try in 3 s" ||
+grep -q "slack: message about 4 failed jobs rate limited (HTTP 429): next try in 3 s" "$T_DIR"/b*.log ||
   fail "no worker logged the 429"
-cat "$T_DIR"/b*.log | grep -q "slack: POST failed: HTTP 500" || fail "no worker logged the 500s"
+grep -q "slack: POST failed: HTTP 500" "$T_DIR"/b*.log || fail "no worker logged the 500s"
 if grep -l "$secret" "$T_DIR"/*.log; then fail "the webhook URL appears in a log (above)"; fi
 
 # ---- an older ledger, made before the outbox columns, is upgraded ----------
