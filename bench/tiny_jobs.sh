@@ -44,82 +44,106 @@ now() { date +%s.%N; }
 fresh_output() { rm -rf "$B_DIR/out" && mkdir -p "$B_DIR/out"; }
 count_files() { find "$B_DIR/out" -name '*.xlsx' | wc -l; }
 
-# run_sheetq WORKERS CONCURRENCY: prints "JOBS_PER_S WALL_S SLOTS_PER_WORKER".
+# CPU ms used so far by mariadbd and redis-server together.
+server_cpu_ms() {
+  local hz
+  hz=$(getconf CLK_TCK)
+  cat "$B_DIR/srv/mariadb/mariadbd.pid" "$B_DIR/srv/redis/redis.pid" |
+    while read -r p; do cat "/proc/$p/stat"; done |
+    awk -v hz="$hz" '{ t += ($14 + $15) * 1000 / hz } END { print t }'
+}
+
+# launch_workers W CMD...: starts W copies of CMD together, each under
+# /usr/bin/time (which counts the job processes they wait for), and waits for
+# all. Prints "WALL_S CPU_MS": CPU of the workers, their job processes and
+# both servers, so a figure that the machine's other load does not inflate.
+launch_workers() {
+  local w=$1 i pids=() t0 t1 s0 s1
+  shift
+  rm -f "$B_DIR"/cpu.*
+  : >"$B_DIR/workers.log"
+  s0=$(server_cpu_ms)
+  t0=$(now)
+  for ((i = 0; i < w; i++)); do
+    /usr/bin/time -f '%U %S' -o "$B_DIR/cpu.$i" "$@" 2>>"$B_DIR/workers.log" >&2 &
+    pids+=($!)
+  done
+  wait "${pids[@]}" || true # judged by the outcome checks that follow
+  t1=$(now)
+  s1=$(server_cpu_ms)
+  cat "$B_DIR"/cpu.* | awk -v a="$t0" -v b="$t1" -v s0="$s0" -v s1="$s1" \
+    '/^[0-9.]+ [0-9.]+$/ { c += ($1 + $2) * 1000 } END { printf "%.2f %.0f\n", b - a, c + s1 - s0 }'
+}
+
+# run_sheetq WORKERS CONCURRENCY: prints "JOBS_PER_S WALL_S CPU_MS_PER_JOB
+# SLOTS_PER_WORKER".
 run_sheetq() {
-  local w=$1 conc=$2 pids=() t0 t1 i row slots attempts ok span
+  local w=$1 conc=$2 row slots attempts ok span wall cpu
   mariadb -e "DELETE FROM sheetq_attempts; DELETE FROM sheetq_jobs; DELETE FROM sheetq_batches"
   redis-cli -u "$SHEETQ_REDIS_URL" FLUSHDB >/dev/null
   fresh_output
   "$B_BIN" enqueue --period "$period" >/dev/null 2>"$B_DIR/enqueue.log" ||
     { cat "$B_DIR/enqueue.log" >&2; exit 1; }
-  : >"$B_DIR/worker.log"
-  t0=$(now)
-  for ((i = 0; i < w; i++)); do
-    "$B_BIN" worker --burst --concurrency "$conc" 2>>"$B_DIR/worker.log" &
-    pids+=($!)
-  done
-  wait "${pids[@]}"
-  t1=$(now)
+  read -r wall cpu < <(launch_workers "$w" "$B_BIN" worker --burst --concurrency "$conc")
   row=$(mariadb -N -e "SELECT COUNT(*), SUM(outcome = 'succeeded'),
       TIMESTAMPDIFF(MICROSECOND, MIN(started_at), MAX(finished_at)) / 1e6 FROM sheetq_attempts")
   read -r attempts ok span <<<"$row"
   if [[ $ok != "$n" || $attempts != "$n" || $(count_files) != "$n" ]]; then
     echo "sheetq: $ok of $n jobs succeeded in $attempts attempts, $(count_files) files" >&2
-    tail -5 "$B_DIR/worker.log" >&2
+    tail -5 "$B_DIR/workers.log" >&2
     exit 1
   fi
-  slots=$(grep -o 'at most [0-9]* job' "$B_DIR/worker.log" | head -1 | tr -dc 0-9)
-  awk -v n="$n" -v s="$span" -v a="$t0" -v b="$t1" -v k="$slots" \
-    'BEGIN { printf "%.1f %.2f %s\n", n / s, b - a, k }'
+  slots=$(grep -o 'at most [0-9]* job' "$B_DIR/workers.log" | head -1 | tr -dc 0-9)
+  awk -v n="$n" -v s="$span" -v wall="$wall" -v c="$cpu" -v k="$slots" \
+    'BEGIN { printf "%.1f %.2f %.2f %s\n", n / s, wall, c / n, k }'
 }
 
-# run_rq WORKERS CLASS ("" for RQ's default): prints "JOBS_PER_S WALL_S".
+# run_rq WORKERS CLASS ("" for RQ's default): prints "JOBS_PER_S WALL_S
+# CPU_MS_PER_JOB".
 run_rq() {
-  local w=$1 class=$2 pids=() t0 t1 i row first last opts=()
+  local w=$1 class=$2 row first last wall cpu opts=()
   [[ -n $class ]] && opts=(--worker-class "$class")
   redis-cli -u "$RQ_REDIS_URL" FLUSHDB >/dev/null
   fresh_output
+  # shellcheck disable=SC2046 # one argument per report id
   "$py" bench/rq_tiny_job.py enqueue tiny "$B_DIR/out" "$period" $(seq "$n")
-  : >"$B_DIR/rq.log"
-  t0=$(now)
-  for ((i = 0; i < w; i++)); do
-    /usr/bin/rq worker --burst --quiet --url "$RQ_REDIS_URL" --path bench \
-      --config rq_tiny_job "${opts[@]}" tiny >>"$B_DIR/rq.log" 2>&1 &
-    pids+=($!)
-  done
-  wait "${pids[@]}"
-  t1=$(now)
-  row=$("$py" bench/rq_tiny_job.py measure tiny "$n") || { tail -20 "$B_DIR/rq.log" >&2; exit 1; }
+  read -r wall cpu < <(launch_workers "$w" /usr/bin/rq worker --burst --quiet \
+    --url "$RQ_REDIS_URL" --path bench --config rq_tiny_job "${opts[@]}" tiny)
+  row=$("$py" bench/rq_tiny_job.py measure tiny "$n") || { tail -20 "$B_DIR/workers.log" >&2; exit 1; }
   read -r _ first last <<<"$row"
   [[ $(count_files) == "$n" ]] || { echo "rq: $(count_files) files of $n" >&2; exit 1; }
-  awk -v n="$n" -v f="$first" -v l="$last" -v a="$t0" -v b="$t1" \
-    'BEGIN { printf "%.1f %.2f\n", n / (l - f), b - a }'
+  awk -v n="$n" -v f="$first" -v l="$last" -v wall="$wall" -v c="$cpu" \
+    'BEGIN { printf "%.1f %.2f %.2f\n", n / (l - f), wall, c / n }'
 }
 
-declare -A rate wall
+declare -A rate wall cpu
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for w in 1 2 4; do
   echo "tiny_jobs: $n jobs, $w worker(s) ..." >&2
   out=$(run_sheetq "$w" 0)
-  read -r rate[s_many_$w] wall[s_many_$w] slots <<<"$out"
+  read -r rate[s_many_$w] wall[s_many_$w] cpu[s_many_$w] slots <<<"$out"
   out=$(run_sheetq "$w" 1)
-  read -r rate[s_one_$w] wall[s_one_$w] _ <<<"$out"
+  read -r rate[s_one_$w] wall[s_one_$w] cpu[s_one_$w] _ <<<"$out"
   out=$(run_rq "$w" "")
-  read -r rate[rq_fork_$w] wall[rq_fork_$w] <<<"$out"
+  read -r rate[rq_fork_$w] wall[rq_fork_$w] cpu[rq_fork_$w] <<<"$out"
   out=$(run_rq "$w" rq.worker.SimpleWorker)
-  read -r rate[rq_simple_$w] wall[rq_simple_$w] <<<"$out"
+  read -r rate[rq_simple_$w] wall[rq_simple_$w] cpu[rq_simple_$w] <<<"$out"
 done
 
-echo "tiny-job throughput, $n jobs (jobs/s, first start to last end; wall s in brackets)"
+echo "tiny-job throughput, $n jobs: jobs/s from the first job start to the last job end"
+echo "(wall s from the workers' launch to the last exit; CPU ms per job of the workers,"
+echo "their job processes, MariaDB and Redis together)"
 echo "sheetq: job_vcpus 0.125, max_vcpus 1000, worker vcpus $(nproc) -> many = up to $slots jobs at once per worker, one = --concurrency 1"
 echo "rq $(/usr/bin/rq --version | awk '{print $NF}'): fork = default Worker (work horse per job), simple = SimpleWorker; job module preloaded (-c)"
 echo "load average (1/5/15 min): $load_before at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+echo
 printf '| workers | sheetq many | sheetq one | RQ fork | RQ simple | many / RQ fork | many / RQ simple |\n'
 printf '|---|---|---|---|---|---|---|\n'
 for w in 1 2 4; do
-  awk -v w="$w" -v a="${rate[s_many_$w]}" -v b="${rate[s_one_$w]}" -v c="${rate[rq_fork_$w]}" \
-    -v d="${rate[rq_simple_$w]}" -v wa="${wall[s_many_$w]}" -v wb="${wall[s_one_$w]}" \
-    -v wc="${wall[rq_fork_$w]}" -v wd="${wall[rq_simple_$w]}" 'BEGIN {
-      printf "| %d | %.0f (%.1f s) | %.0f (%.1f s) | %.0f (%.1f s) | %.0f (%.1f s) | %.1fx | %.1fx |\n",
-        w, a, wa, b, wb, c, wc, d, wd, a / c, a / d }'
+  printf '| %d' "$w"
+  for k in s_many s_one rq_fork rq_simple; do
+    printf ' | %.0f jobs/s (%.1f s, %.1f ms CPU)' "${rate[${k}_$w]}" "${wall[${k}_$w]}" "${cpu[${k}_$w]}"
+  done
+  awk -v a="${rate[s_many_$w]}" -v c="${rate[rq_fork_$w]}" -v d="${rate[rq_simple_$w]}" \
+    'BEGIN { printf " | %.1fx | %.1fx |\n", a / c, a / d }'
 done
