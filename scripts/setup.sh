@@ -15,6 +15,8 @@ packages=(
   python3 python3-openpyxl python3-pymysql awscli
   # scraping the worker's metrics endpoint
   curl
+  # the Python RQ peer of bench/tiny_jobs.sh
+  python3-rq python3-xlsxwriter
   # measuring
   time
   # checking deploy/ (systemd-analyze verify and calendar, the Kubernetes YAML)
