@@ -1,7 +1,7 @@
 # bench/lib.sh - shared set-up for the benchmarks; sourced, not run.
 #
 # bench_init: installs what is missing (scripts/setup.sh), builds the release
-# binaries into build-release, starts a private MariaDB and redis-server in a
+# binaries into build-release (SHEETQ_BENCH_BIN names another sheetq to run), starts a private MariaDB and redis-server in a
 # temporary directory ($B_DIR) and exports the SHEETQ_* settings to use them.
 # Everything is stopped and removed on exit. Benchmarks print their figures on
 # stdout and progress on stderr.
@@ -14,7 +14,8 @@ bench_init() {
   [[ -f build-release/build.ninja ]] ||
     meson setup build-release --buildtype=release >/dev/null
   ninja -C build-release >/dev/null
-  B_BIN=$B_ROOT/build-release/sheetq
+  # SHEETQ_BENCH_BIN: another build to measure (e.g. an older commit's).
+  B_BIN=${SHEETQ_BENCH_BIN:-$B_ROOT/build-release/sheetq}
   B_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sheetq-bench.XXXXXX")
   trap bench_cleanup EXIT
   SHEETQ_MYSQL_BUFFER_POOL=${SHEETQ_MYSQL_BUFFER_POOL:-2G} \
