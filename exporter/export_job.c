@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,9 @@
 #include "core/report.h"
 
 #define BATCHES 4
+/* An idle writer gets a batch as soon as it holds this many rows, so small
+ * reports overlap too instead of waiting for a full batch. */
+#define EARLY_ROWS 64
 
 typedef struct pipeline {
   pthread_mutex_t mu;
@@ -35,6 +39,7 @@ typedef struct pipeline {
   int spare[BATCHES]; /* free batches */
   size_t n_spare;
   bool reader_done, writer_failed;
+  atomic_bool writer_idle; /* waiting for a batch: read without the lock */
   /* reader side */
   sq_db *db;
   uint64_t report_id;
@@ -66,7 +71,8 @@ static sq_errcode add_record(void *ctx, const sq_record *rec, sq_err *err) {
   if (rc != SQ_OK) return sq_err_set(err, rc, "report %llu: record %llu: %.300s",
                                      (unsigned long long)p->report_id,
                                      (unsigned long long)rec->id, e.msg);
-  if (sq_row_batch_full(&p->batch[p->current])) {
+  if (sq_row_batch_full(&p->batch[p->current]) ||
+      (p->batch[p->current].n_rows >= EARLY_ROWS && atomic_load(&p->writer_idle))) {
     pthread_mutex_lock(&p->mu);
     hand_over(p, p->current);
     pthread_mutex_unlock(&p->mu);
@@ -117,7 +123,9 @@ static sq_errcode stream_into(sq_xlsx_report *xlsx, sq_db *db, uint64_t report_i
   for (;;) {
     int b;
     pthread_mutex_lock(&p->mu);
+    atomic_store(&p->writer_idle, true);
     while (p->n_full == 0 && !p->reader_done) pthread_cond_wait(&p->changed, &p->mu);
+    atomic_store(&p->writer_idle, false);
     if (p->n_full == 0) {
       pthread_mutex_unlock(&p->mu);
       break;
