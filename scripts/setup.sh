@@ -13,6 +13,8 @@ packages=(
   mariadb-server mariadb-client redis-server redis-tools
   # independent readers for the tests (awscli: S3 objects, /usr/bin/aws)
   python3 python3-openpyxl python3-pymysql awscli
+  # the Python side of bench/month_start.sh
+  python3-xlsxwriter
   # measuring
   time
 )
