@@ -5,7 +5,7 @@
 #
 # Workload (scale 1): scripts/demo_data.sh with 2,000 reports over 200
 # tenants, 10-60 items per report, record counts Zipf-like (exponent 1.4)
-# from about ten to 200,000 per report (capped), about 1.6 million records and
+# from about ten to 200,000 per report (capped), about 1.7 million records and
 # over 50 million cells in the month. --scale F multiplies the record counts
 # and the cap (0.1 makes a quick check). On that data, in one run:
 #   floor     the sum over all target reports of bench/raw_render's time
@@ -50,7 +50,7 @@ say "loading the workload (scale $scale)"
 t0=$(now)
 scripts/demo_data.sh --tenants 200 --reports 2000 --period "$period" --seed 1 \
   --items-min 10 --items-max 60 --size-exponent 1.4 \
-  --scale "$(calc "16 * $scale" 6)" --max-records "$(calc "200000 * $scale" 0)" >&2
+  --scale "$(calc "20 * $scale" 6)" --max-records "$(calc "200000 * $scale" 0)" >&2
 load_s=$(since "$t0")
 
 "$B_BIN" enqueue --period "$period" --dry-run 2>/dev/null |
