@@ -4,7 +4,8 @@
 #
 #   scripts/demo_data.sh [--tenants N] [--reports N] [--period YYYY-MM]
 #                        [--scale F] [--seed S] [--jobs N] [--reset]
-#                        [--] [mariadb options]
+#                        [--items-min N] [--items-max N] [--max-records N]
+#                        [--size-exponent E] [--] [mariadb options]
 #
 # Where: mariadb client options after the flags (e.g. -h 127.0.0.1 -P 3306
 # -u root sheetq); without any, SHEETQ_MYSQL_URL is used
@@ -20,8 +21,11 @@
 # What is in it (defaults: 20 tenants, 200 reports, last month, scale 1):
 # - record counts per report follow a Zipf-like law (rank^-1.2 with jitter):
 #   most reports get tens to hundreds of records, a few thousands to ~50,000;
-#   about 200k records in all, times --scale;
-# - 10-40 items per report, every kind in each report, positions with gaps and
+#   about 200k records in all, times --scale; --size-exponent changes the
+#   exponent (1.2), --max-records caps a report's count (see
+#   bench/month_start.sh for a month-start peak of 2,000 reports);
+# - 10-40 items per report (--items-min, --items-max; up to 96), every kind
+#   in each report, positions with gaps and
 #   item ids not in position order; Japanese labels and names, units (℃, kg,
 #   %, ppm, 個) on most number items, one label with a newline in it;
 # - about 3% of records fall in the neighbouring months, and in every report
@@ -41,7 +45,7 @@ die() {
 }
 
 usage() {
-  sed -n '4,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '4,13p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -51,6 +55,10 @@ period=$(date -d "$(date +%Y-%m-01) -1 month" +%Y-%m)
 scale=1
 seed=1
 reset=0
+items_min=10
+items_max=40
+max_records=0
+size_exponent=1.2
 jobs=$(nproc 2>/dev/null || echo 2)
 ((jobs <= 8)) || jobs=8
 client=()
@@ -64,6 +72,10 @@ while (($# > 0)); do
   --seed) seed=${2:?--seed needs a value}; shift 2 ;;
   --jobs) jobs=${2:?--jobs needs a value}; shift 2 ;;
   --reset) reset=1; shift ;;
+  --items-min) items_min=${2:?--items-min needs a value}; shift 2 ;;
+  --items-max) items_max=${2:?--items-max needs a value}; shift 2 ;;
+  --max-records) max_records=${2:?--max-records needs a value}; shift 2 ;;
+  --size-exponent) size_exponent=${2:?--size-exponent needs a value}; shift 2 ;;
   -h | --help) usage ;;
   --) shift; client+=("$@"); break ;;
   *) client+=("$1"); shift ;;
@@ -77,6 +89,13 @@ done
 [[ $seed =~ ^[0-9]{1,9}$ ]] || die "--seed: expected a non-negative integer, got \"$seed\""
 [[ $scale =~ ^([0-9]{1,4}(\.[0-9]{1,6})?|\.[0-9]{1,6})$ ]] ||
   die "--scale: expected a non-negative decimal such as 0.5 or 10, got \"$scale\""
+[[ $items_min =~ ^[1-9][0-9]?$ && $items_max =~ ^[1-9][0-9]?$ ]] ||
+  die "--items-min, --items-max: expected numbers 1..96, got $items_min and $items_max"
+((items_min <= items_max && items_max <= 96)) ||
+  die "--items-min, --items-max: expected 1 <= min <= max <= 96, got $items_min and $items_max"
+[[ $max_records =~ ^[0-9]{1,9}$ ]] || die "--max-records: expected a non-negative integer (0: no cap), got \"$max_records\""
+[[ $size_exponent =~ ^[0-9](\.[0-9]{1,3})?$ ]] ||
+  die "--size-exponent: expected a decimal such as 1.2, got \"$size_exponent\""
 [[ $period =~ ^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])$ ]] ||
   die "--period: expected YYYY-MM, got \"$period\""
 command -v mariadb >/dev/null 2>&1 || die "mariadb client not found (apt-get install -y mariadb-client)"
@@ -165,10 +184,11 @@ SELECT n, 1 + (n - 1) % @tenants,
        IF(n % 67 = 7, CAST(@ps AS DATETIME) - INTERVAL 20 DAY, NULL)
 FROM seq;
 
--- Positions 10, 20, ...; ids r*100 + (7p mod 41), a permutation of 1..40, so
--- id order differs from position order. Positions 1-5 take one kind each.
+-- Positions 10, 20, ...; ids r*100 + (7p mod M), M a prime above
+-- @items_max (41 by default), a permutation of 1..M-1, so id order differs
+-- from position order. Positions 1-5 take one kind each.
 INSERT INTO report_items (id, report_id, position, label, kind, unit)
-WITH RECURSIVE seq (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 40)
+WITH RECURSIVE seq (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < @items_max)
 SELECT id, report_id, position,
        CASE kind
          WHEN 'number' THEN ELT(1 + lh % 12, '温度', '中心温度', '冷蔵庫温度', '湿度', '重量',
@@ -183,21 +203,24 @@ SELECT id, report_id, position,
        IF(kind = 'number', ELT(1 + lh % 12, '℃', '℃', '℃', '%', 'kg', 'kg', '%', NULL, '℃',
                                NULL, 'ppm', '個'), NULL)
 FROM (
-  SELECT r.id * 100 + (s.n * 7) % 41 AS id, r.id AS report_id, s.n * 10 AS position,
+  SELECT r.id * 100 + (s.n * 7) % @items_mod AS id, r.id AS report_id, s.n * 10 AS position,
          CRC32(CONCAT(@seed, '/label/', r.id, '/', s.n)) AS lh,
          IF(s.n <= 5, ELT(1 + (s.n + r.id) % 5, 'text', 'number', 'datetime', 'boolean', 'choice'),
             ELT(1 + INTERVAL(CRC32(CONCAT(@seed, '/kind/', r.id, '/', s.n)) % 20, 7, 11, 14, 17),
                 'number', 'text', 'choice', 'boolean', 'datetime')) AS kind
-  FROM reports r JOIN seq s ON s.n <= 10 + CRC32(CONCAT(@seed, '/items/', r.id)) % 31
+  FROM reports r
+  JOIN seq s ON s.n <= @items_min + CRC32(CONCAT(@seed, '/items/', r.id)) % (@items_max - @items_min + 1)
 ) AS i;
 
--- How many records each report gets; mode 1: only in neighbouring months.
+-- How many records each report gets (capped at @max_records unless 0);
+-- mode 1: only in neighbouring months.
 CREATE TEMPORARY TABLE demo_plan (
   report_id BIGINT UNSIGNED PRIMARY KEY, n INT NOT NULL, mode TINYINT NOT NULL);
 INSERT INTO demo_plan (report_id, n, mode)
 SELECT id,
-       GREATEST(1, ROUND(@scale * 50000 * POW(rnk, -1.2)
-                         * (0.5 + CRC32(CONCAT(@seed, '/jitter/', id)) % 1000 / 1000))),
+       LEAST(IF(@max_records > 0, @max_records, 2147483647),
+             GREATEST(1, ROUND(@scale * 50000 * POW(rnk, -@size_exponent)
+                               * (0.5 + CRC32(CONCAT(@seed, '/jitter/', id)) % 1000 / 1000)))),
        id % 53 = 13
 FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY CRC32(CONCAT(@seed, '/rank/', id)), id) AS rnk
       FROM reports) AS ranked;
@@ -316,8 +339,13 @@ SELECT CONCAT(
 SQL
 )
 
+items_mod=41
+((items_max < 41)) || items_mod=61
+((items_max < 61)) || items_mod=97
 vars=$(printf "SET @seed := %s, @tenants := %s, @reports := %s, @scale := %s, @period := '%s';" \
   "$seed" "$tenants" "$reports" "$scale" "$period")
+vars+=$(printf " SET @items_min := %s, @items_max := %s, @items_mod := %s, @max_records := %s, @size_exponent := %s;" \
+  "$items_min" "$items_max" "$items_mod" "$max_records" "$size_exponent")
 
 # The scratch tables must not outlive a failed run.
 cleanup() { sql -e "DROP TABLE IF EXISTS sheetq_demo_scratch, sheetq_demo_values" >/dev/null 2>&1 || true; }

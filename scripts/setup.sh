@@ -15,7 +15,7 @@ packages=(
   python3 python3-openpyxl python3-pymysql awscli
   # scraping the worker's metrics endpoint
   curl
-  # the Python RQ peer of bench/tiny_jobs.sh
+  # the Python peers of bench/tiny_jobs.sh (RQ) and bench/month_start.sh
   python3-rq python3-xlsxwriter
   # measuring
   time

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Month-start peak (issue 7): every report of a month exported at once.
+#
+#   bench/month_start.sh [--scale F] [--runs N] [--period YYYY-MM]
+#
+# Workload (scale 1): scripts/demo_data.sh with 2,000 reports over 200
+# tenants, 10-60 items per report, record counts Zipf-like (exponent 1.4)
+# from about ten to 200,000 per report (capped), about 1.7 million records and
+# over 50 million cells in the month. --scale F multiplies the record counts
+# and the cap (0.1 makes a quick check). On that data, in one run:
+#   floor     the sum over all target reports of bench/raw_render's time
+#             (libxlsxwriter alone, from memory), one at a time, / nproc;
+#   sheetq    enqueue (jobs of 1 vCPU), one burst worker offering nproc
+#             vCPUs; makespan from the first claim to the last finish (ledger
+#             times), N runs (default 3, median), each on an empty ledger;
+#   single    the same with --concurrency 1: one job at a time;
+#   python    bench/month_start_python.py (PyMySQL + XlsxWriter) on a pool
+#             of nproc processes; makespan from first task start to last end.
+# Prints the figures and ratios on stdout, progress on stderr. Needs root
+# once (scripts/setup.sh) and ~8 GB of free disk at scale 1.
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+scale=1
+runs=3
+period=2026-10
+while (($# > 0)); do
+  case $1 in
+  --scale) scale=${2:?--scale needs a value}; shift 2 ;;
+  --runs) runs=${2:?--runs needs a value}; shift 2 ;;
+  --period) period=${2:?--period needs a value}; shift 2 ;;
+  *) sed -n '4p' "$0" | sed 's/^# *//' >&2; exit 2 ;;
+  esac
+done
+[[ $scale =~ ^([0-9]+(\.[0-9]+)?|\.[0-9]+)$ ]] || { echo "--scale: expected a decimal" >&2; exit 2; }
+[[ $runs =~ ^[1-9]$ ]] || { echo "--runs: expected 1-9" >&2; exit 2; }
+[[ $period =~ ^[0-9]{4}-(0[1-9]|1[0-2])$ ]] || { echo "--period: expected YYYY-MM" >&2; exit 2; }
+
+ncpu=$(nproc)
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
+say() { echo "month_start: $*" >&2; }
+
+bench_init
+load_before=$(uptime | sed 's/.*load average: //')
+
+# ---- workload ------------------------------------------------------------
+say "loading the workload (scale $scale)"
+t0=$(now)
+scripts/demo_data.sh --tenants 200 --reports 2000 --period "$period" --seed 1 \
+  --items-min 10 --items-max 60 --size-exponent 1.4 \
+  --scale "$(calc "20 * $scale" 6)" --max-records "$(calc "200000 * $scale" 0)" >&2
+load_s=$(since "$t0")
+
+"$B_BIN" enqueue --period "$period" --dry-run 2>/dev/null |
+  awk '$1 == "tenant" { print $2, $4 }' >"$B_DIR/targets"
+n_targets=$(wc -l <"$B_DIR/targets")
+n_tenants=$(cut -d' ' -f1 "$B_DIR/targets" | sort -u | wc -l)
+((n_targets > 0)) || { say "no targets for $period"; exit 1; }
+read -r max_records < <(mariadb -N -e "SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM records
+  WHERE recorded_at >= '$period-01' AND recorded_at < '$period-01' + INTERVAL 1 MONTH GROUP BY report_id) AS c")
+say "$n_targets target reports of $n_tenants tenants (largest: $max_records records in $period)"
+
+# ---- floor: libxlsxwriter alone, one report at a time --------------------
+say "floor: raw_render of every target, one at a time"
+raw_s=0 cells=0 i=0
+while read -r _tenant report; do
+  "$B_ROOT/build-release/bench/raw_render" "$report" "$period" "$B_DIR/raw.xlsx" >"$B_DIR/raw.txt" ||
+    { say "raw_render $report failed"; exit 1; }
+  read -r _ s c <"$B_DIR/raw.txt"
+  raw_s=$(calc "$raw_s + $s") cells=$((cells + c)) i=$((i + 1))
+  ((i % 250 == 0)) && say "  $i/$n_targets: $raw_s s so far"
+done <"$B_DIR/targets"
+rm -f "$B_DIR/raw.xlsx"
+floor_s=$(calc "$raw_s / $ncpu")
+
+# ---- sheetq --------------------------------------------------------------
+# run_sheetq LABEL WORKER-ARGS...: enqueues the period on an empty ledger and
+# queue, runs one burst worker with WORKER-ARGS until the queue drains;
+# writes "MAKESPAN WALL ROWS" to $B_DIR/result.
+run_sheetq() {
+  local label=$1 t0 wall ok
+  shift
+  mariadb -e "TRUNCATE TABLE sheetq_attempts; TRUNCATE TABLE sheetq_jobs; TRUNCATE TABLE sheetq_batches"
+  redis-cli -u "$SHEETQ_REDIS_URL" FLUSHDB >/dev/null
+  rm -rf "$B_DIR/out" && mkdir -p "$B_DIR/out"
+  t0=$(now)
+  SHEETQ_JOB_VCPUS=1 "$B_BIN" enqueue --period "$period" >/dev/null 2>"$B_DIR/enqueue.log" ||
+    { cat "$B_DIR/enqueue.log" >&2; exit 1; }
+  "$B_BIN" worker --burst "$@" 2>"$B_DIR/worker-$label.log" ||
+    { tail -5 "$B_DIR/worker-$label.log" >&2; exit 1; }
+  wall=$(since "$t0")
+  ok=$(mariadb -N -e "SELECT COUNT(*) FROM sheetq_jobs WHERE state = 'succeeded'")
+  ((ok == n_targets)) || { say "$label: $ok of $n_targets jobs succeeded (see $B_DIR/worker-$label.log)"; exit 1; }
+  mariadb -N -e "SELECT TIMESTAMPDIFF(MICROSECOND, MIN(a.started_at), MAX(a.finished_at)) / 1e6,
+    $wall, (SELECT SUM(rows_written) FROM sheetq_jobs) FROM sheetq_attempts a" >"$B_DIR/result"
+}
+
+sq_makespans=() sq_walls=()
+for ((r = 1; r <= runs; r++)); do
+  say "sheetq run $r/$runs: one worker, --vcpus $ncpu, jobs of 1 vCPU"
+  run_sheetq "all-$r" --vcpus "$ncpu"
+  read -r m w rows <"$B_DIR/result"
+  say "  makespan $m s, wall $w s"
+  sq_makespans+=("$m") sq_walls+=("$w")
+done
+sq_m=$(printf '%s\n' "${sq_makespans[@]}" | median)
+sq_w=$(printf '%s\n' "${sq_walls[@]}" | median)
+
+say "single process: one worker, --concurrency 1"
+run_sheetq single --vcpus "$ncpu" --concurrency 1
+read -r single_m single_w _ <"$B_DIR/result"
+say "  makespan $single_m s, wall $single_w s"
+
+# ---- Python --------------------------------------------------------------
+say "python: PyMySQL + XlsxWriter, $ncpu processes"
+rm -rf "$B_DIR/out" && mkdir -p "$B_DIR/out"
+/usr/bin/python3 bench/month_start_python.py "$period" "$B_DIR/out" "$ncpu" >"$B_DIR/result"
+read -r _ _ py_m _ py_w _ py_reports _ py_rows <"$B_DIR/result"
+((py_reports == n_targets && py_rows == rows)) ||
+  { say "python exported $py_reports reports, $py_rows rows; sheetq $n_targets, $rows"; exit 1; }
+say "  makespan $py_m s, wall $py_w s"
+rm -rf "$B_DIR/out"
+
+# ---- report --------------------------------------------------------------
+load_after=$(uptime | sed 's/.*load average: //')
+cat <<EOF
+month-start peak, period $period, scale $scale, $ncpu CPUs; load average before: $load_before, after: $load_after
+workload            $n_targets reports of $n_tenants tenants, $rows records, $cells cells (largest report: $max_records records)
+load time           $load_s s (scripts/demo_data.sh)
+floor               $floor_s s (sum of raw renders $raw_s s / $ncpu cores)
+sheetq              makespan $sq_m s (median of $runs: ${sq_makespans[*]}), wall $sq_w s; makespan / floor = $(calc "$sq_m / $floor_s" 2) (target <= 1.15)
+single process      makespan $single_m s, wall $single_w s
+python              makespan $py_m s, wall $py_w s
+ratios              python / sheetq = $(calc "$py_m / $sq_m" 2), single / sheetq = $(calc "$single_m / $sq_m" 2)
+EOF
