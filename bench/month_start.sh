@@ -54,7 +54,7 @@ scripts/demo_data.sh --tenants 200 --reports 2000 --period "$period" --seed 1 \
 load_s=$(since "$t0")
 
 "$B_BIN" enqueue --period "$period" --dry-run 2>/dev/null |
-  awk '$1 == "tenant" { print $2, $4 }' >"$B_DIR/targets"
+  sed -n 's/^tenant=\([0-9]*\) report=\([0-9]*\) .*/\1 \2/p' >"$B_DIR/targets"
 n_targets=$(wc -l <"$B_DIR/targets")
 n_tenants=$(cut -d' ' -f1 "$B_DIR/targets" | sort -u | wc -l)
 ((n_targets > 0)) || { say "no targets for $period"; exit 1; }
