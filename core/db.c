@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/conn_urls.h"
+
 #define SQL_MAX (64u << 20) /* largest statement we build: 64 MiB */
 
 struct sq_db {
@@ -24,38 +26,6 @@ struct sq_db {
 };
 
 /* ---- URL parsing ------------------------------------------------------ */
-
-static int hexval(int c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* Copies [s, s+len) decoding %XX escapes; NULL on bad escape or no memory. */
-static char *dup_decoded(const char *s, size_t len) {
-  char *out = malloc(len + 1);
-  size_t o = 0;
-  if (out == NULL) return NULL;
-  for (size_t i = 0; i < len; i++) {
-    if (s[i] == '%') {
-      int hi, lo;
-      if (i + 2 >= len) goto bad;
-      hi = hexval((unsigned char)s[i + 1]);
-      lo = hexval((unsigned char)s[i + 2]);
-      if (hi < 0 || lo < 0) goto bad;
-      out[o++] = (char)(hi * 16 + lo);
-      i += 2;
-    } else {
-      out[o++] = s[i];
-    }
-  }
-  out[o] = '\0';
-  return out;
-bad:
-  free(out);
-  return NULL;
-}
 
 void sq_db_url_free(sq_db_url *u) {
   if (u == NULL) return;
@@ -107,8 +77,8 @@ sq_errcode sq_db_url_parse(const char *url, sq_db_url *out, sq_err *err) {
   }
   if (at) {
     const char *pw = memchr(p, ':', (size_t)(at - p));
-    u.user = dup_decoded(p, (size_t)((pw ? pw : at) - p));
-    if (pw) u.password = dup_decoded(pw + 1, (size_t)(at - pw - 1));
+    u.user = sq_url_decode(p, (size_t)((pw ? pw : at) - p));
+    if (pw) u.password = sq_url_decode(pw + 1, (size_t)(at - pw - 1));
     if (u.user == NULL || (pw && u.password == NULL)) {
       sq_err_set(err, SQ_ECONFIG, "database URL: bad %%-escape in user or password");
       goto out;
@@ -149,7 +119,7 @@ sq_errcode sq_db_url_parse(const char *url, sq_db_url *out, sq_err *err) {
   }
   query = strchr(slash, '?');
   end = query ? query : slash + strlen(slash);
-  u.database = dup_decoded(slash + 1, (size_t)(end - slash - 1));
+  u.database = sq_url_decode(slash + 1, (size_t)(end - slash - 1));
   if (u.database == NULL) goto nomem;
   if (u.database[0] == '\0') {
     sq_err_set(err, SQ_ECONFIG, "database URL names no database");
@@ -160,11 +130,11 @@ sq_errcode sq_db_url_parse(const char *url, sq_db_url *out, sq_err *err) {
     size_t kvlen = amp ? (size_t)(amp - kv) : strlen(kv);
     if (kvlen > 7 && strncmp(kv, "socket=", 7) == 0) {
       free(u.socket);
-      u.socket = dup_decoded(kv + 7, kvlen - 7);
+      u.socket = sq_url_decode(kv + 7, kvlen - 7);
       if (u.socket == NULL) goto nomem;
     } else if (kvlen > 7 && strncmp(kv, "ssl-ca=", 7) == 0) {
       free(u.ssl_ca);
-      u.ssl_ca = dup_decoded(kv + 7, kvlen - 7);
+      u.ssl_ca = sq_url_decode(kv + 7, kvlen - 7);
       if (u.ssl_ca == NULL) goto nomem;
     } else if (kvlen >= 9 && strncmp(kv, "ssl-mode=", 9) == 0) {
       if (!ssl_mode_parse(kv + 9, kvlen - 9, &u.ssl_mode)) {
