@@ -85,7 +85,7 @@ struct supervisor {
   sq_db *db;
   char worker_name[128];
   job_run *slots;
-  int n_slots, n_running;
+  int n_slots, n_running; /* n_running: slots holding vCPUs (a job, or its dying process) */
   long capacity_m, used_m; /* this worker's vCPUs, and those its slots hold */
   char **job_args;          /* the job process's command line */
   bool budget_full_logged;
@@ -216,7 +216,7 @@ static void record_success(supervisor *sv, job_run *a, const char *key,
              (double)(uv_now(sv->loop) - a->started_ms) / 1000.0);
 }
 
-/* Reads the child's result line; false if it printed none (a crash). */
+/* Parses a result line; false if it is not one. */
 static bool parse_result(const char *line, size_t len, bool *ok, char *key,
                          size_t key_cap, uint64_t *rows, sq_errcode *code,
                          char *msg, size_t msg_cap) {
