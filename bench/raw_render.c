@@ -3,15 +3,13 @@
  *
  *   raw_render REPORT_ID YYYY-MM OUT.xlsx [REPEAT]
  *
- * Loads the report's records of the month (SHEETQ_MYSQL_URL) and converts
- * every value to its typed cell first, untimed; then, REPEAT times (default
- * 1), times only what libxlsxwriter does: a constant-memory workbook with
- * the same formats, header block, column widths, frozen header and
- * autofilter as sheetq's, one write per cell, workbook_close (XML and zip).
- * Prints one line per run: "raw_render SECONDS CELLS". Text is written as
- * stored (bench data is clean; sheetq also cleans it, which is part of what
- * the comparison charges to sheetq). */
-#include <cjson/cJSON.h>
+ * Loads the report's records of the month (SHEETQ_MYSQL_URL) and prepares
+ * them as sheetq does (row_batch.h: parsed, typed, text cleaned), untimed;
+ * then, REPEAT times (default 1), times only what libxlsxwriter does: a
+ * constant-memory workbook with the same formats, header block, frozen
+ * header and autofilter as sheetq's, one write per cell, workbook_close (XML
+ * and zip). Prints one line per run: "raw_render SECONDS CELLS". Everything
+ * sheetq does besides those calls is what the comparison charges to it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,91 +19,38 @@
 #include "core/db.h"
 #include "core/db_report.h"
 #include "core/period.h"
-#include "exporter/cell_value.h"
+#include "exporter/row_batch.h"
 
-typedef struct raw_cell {
-  unsigned short col;
-  unsigned char type; /* sq_cell_type */
-  unsigned char has_time;
-  double number;
-  lxw_datetime dt;
-  char *text;
-} raw_cell;
-
-typedef struct raw_row {
-  lxw_datetime at;
-  char *by;
-  size_t first, n; /* cells[first .. first + n) */
-} raw_row;
-
+/* The records as sheetq's reader thread prepares them (row_batch.h), so the
+ * floor writes exactly the cells sheetq writes, text already cleaned. */
 typedef struct loaded {
   const sq_report *report;
-  raw_row *rows;
-  size_t n_rows, cap_rows;
-  raw_cell *cells;
-  size_t n_cells, cap_cells;
-  sq_buf scratch;
+  sq_row_layout layout;
+  sq_row_batch *batches;
+  size_t n_batches;
 } loaded;
 
-static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
-  if (need <= *cap) return p;
-  *cap = *cap ? *cap * 2 : 1024;
-  if (*cap < need) *cap = need;
-  p = realloc(p, *cap * elem);
-  if (p == NULL) {
-    fputs("raw_render: out of memory\n", stderr);
-    exit(1);
-  }
-  return p;
+static int slot_cmp(const void *a, const void *b) {
+  uint64_t x = ((const sq_item_slot *)a)->id, y = ((const sq_item_slot *)b)->id;
+  return x < y ? -1 : x > y;
 }
 
-static char *dup_n(const char *s, size_t n) {
-  char *p = malloc(n + 1);
-  if (p == NULL) exit(1);
-  memcpy(p, s, n);
-  p[n] = '\0';
-  return p;
+static sq_errcode load_record(void *ctx, const sq_record *rec, sq_err *err) {
+  loaded *l = ctx;
+  sq_row_batch *b = l->n_batches ? &l->batches[l->n_batches - 1] : NULL;
+  if (b == NULL || sq_row_batch_full(b)) {
+    sq_row_batch *grown = realloc(l->batches, (l->n_batches + 1) * sizeof *grown);
+    if (grown == NULL) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+    l->batches = grown;
+    b = &l->batches[l->n_batches++];
+    if (sq_row_batch_init(b, err) != SQ_OK) return err->code;
+  }
+  return sq_row_batch_add(b, &l->layout, rec, err);
 }
 
 static lxw_datetime to_lxw(const sq_cell_datetime *d) {
   lxw_datetime t = {d->year, d->month, d->day, d->hour, d->min, d->sec};
   return t;
-}
-
-static sq_errcode load_record(void *ctx, const sq_record *rec, sq_err *err) {
-  loaded *l = ctx;
-  cJSON *values = cJSON_ParseWithLength(rec->values, rec->values_len);
-  sq_cell_datetime at;
-  raw_row *row;
-  (void)err;
-  l->rows = grow(l->rows, &l->cap_rows, l->n_rows + 1, sizeof *l->rows);
-  row = &l->rows[l->n_rows++];
-  memset(row, 0, sizeof *row);
-  if (sq_cell_parse_recorded_at(rec->recorded_at, &at)) row->at = to_lxw(&at);
-  row->by = dup_n(rec->recorded_by, rec->recorded_by_len);
-  row->first = l->n_cells;
-  for (size_t i = 0; i < l->report->n_items; i++) {
-    const sq_report_item *it = &l->report->items[i];
-    char key[24];
-    sq_cell c;
-    raw_cell *rc;
-    snprintf(key, sizeof key, "%llu", (unsigned long long)it->id);
-    if (sq_cell_from_json(cJSON_GetObjectItemCaseSensitive(values, key), it->kind,
-                          &l->scratch, &c) != SQ_OK || c.type == SQ_CELL_BLANK)
-      continue;
-    l->cells = grow(l->cells, &l->cap_cells, l->n_cells + 1, sizeof *l->cells);
-    rc = &l->cells[l->n_cells++];
-    memset(rc, 0, sizeof *rc);
-    rc->col = (unsigned short)(2 + i);
-    rc->type = (unsigned char)c.type;
-    rc->number = c.type == SQ_CELL_BOOLEAN ? c.boolean : c.number;
-    rc->has_time = c.datetime.has_time;
-    if (c.type == SQ_CELL_DATETIME) rc->dt = to_lxw(&c.datetime);
-    if (c.type == SQ_CELL_STRING) rc->text = dup_n(c.text, c.text_len);
-    row->n++;
-  }
-  cJSON_Delete(values);
-  return SQ_OK;
 }
 
 static double now_s(void) {
@@ -118,6 +63,7 @@ static double render(const loaded *l, const char *period, const char *path) {
   const sq_report *r = l->report;
   lxw_workbook_options o = {.constant_memory = LXW_TRUE, .use_zip64 = LXW_TRUE};
   double t0 = now_s();
+  lxw_row_t y = 5; /* the first data row */
   lxw_workbook *wb = workbook_new_opt(path, &o);
   lxw_worksheet *ws = workbook_add_worksheet(wb, "Report");
   lxw_format *title = workbook_add_format(wb), *header = workbook_add_format(wb);
@@ -142,25 +88,31 @@ static double render(const loaded *l, const char *period, const char *path) {
   for (size_t i = 0; i < r->n_items; i++)
     worksheet_write_string(ws, 4, (lxw_col_t)(2 + i), r->items[i].label, header);
   worksheet_freeze_panes(ws, 5, 0);
-  for (size_t i = 0; i < l->n_rows; i++) {
-    const raw_row *row = &l->rows[i];
-    lxw_row_t y = (lxw_row_t)(5 + i);
-    worksheet_write_datetime(ws, y, 0, (lxw_datetime *)&row->at, dtf);
-    worksheet_write_string(ws, y, 1, row->by, NULL);
-    for (size_t k = row->first; k < row->first + row->n; k++) {
-      raw_cell *c = &l->cells[k];
-      switch (c->type) {
-        case SQ_CELL_NUMBER: worksheet_write_number(ws, y, c->col, c->number, NULL); break;
-        case SQ_CELL_BOOLEAN: worksheet_write_boolean(ws, y, c->col, (int)c->number, NULL); break;
-        case SQ_CELL_DATETIME:
-          worksheet_write_datetime(ws, y, c->col, &c->dt, c->has_time ? dtf : df);
-          break;
-        case SQ_CELL_STRING: worksheet_write_string(ws, y, c->col, c->text, NULL); break;
-        default: break;
+  for (size_t k = 0; k < l->n_batches; k++) {
+    const sq_row_batch *b = &l->batches[k];
+    for (size_t i = 0; i < b->n_rows; i++, y++) {
+      const sq_prepared_row *row = &b->rows[i];
+      lxw_datetime dt = to_lxw(&row->at);
+      worksheet_write_datetime(ws, y, 0, &dt, dtf);
+      if (row->by_len) worksheet_write_string(ws, y, 1, sq_row_batch_text(b, row->by_off), NULL);
+      for (uint32_t j = row->first_cell; j < row->first_cell + row->n_cells; j++) {
+        const sq_prepared_cell *c = &b->cells[j];
+        switch (c->type) {
+          case SQ_CELL_NUMBER: worksheet_write_number(ws, y, c->col, c->v.number, NULL); break;
+          case SQ_CELL_BOOLEAN: worksheet_write_boolean(ws, y, c->col, c->flag, NULL); break;
+          case SQ_CELL_DATETIME:
+            dt = to_lxw(&c->v.datetime);
+            worksheet_write_datetime(ws, y, c->col, &dt, c->flag ? dtf : df);
+            break;
+          case SQ_CELL_STRING:
+            worksheet_write_string(ws, y, c->col, sq_row_batch_text(b, c->v.text.off), NULL);
+            break;
+          default: break;
+        }
       }
     }
   }
-  worksheet_autofilter(ws, 4, 0, (lxw_row_t)(4 + l->n_rows), (lxw_col_t)(1 + r->n_items));
+  worksheet_autofilter(ws, 4, 0, y - 1, (lxw_col_t)(1 + r->n_items));
   if (workbook_close(wb) != LXW_NO_ERROR) {
     fprintf(stderr, "raw_render: cannot write %s\n", path);
     exit(1);
@@ -176,6 +128,8 @@ int main(int argc, char **argv) {
   loaded l;
   char start[SQ_DATETIME_STR_LEN], end[SQ_DATETIME_STR_LEN];
   unsigned long long id;
+  sq_item_slot *slots;
+  size_t cells = 0;
   int repeat = argc > 4 ? atoi(argv[4]) : 1;
 
   if (argc < 4 || sscanf(argv[1], "%llu", &id) != 1 ||
@@ -185,17 +139,26 @@ int main(int argc, char **argv) {
   }
   memset(&l, 0, sizeof l);
   memset(&report, 0, sizeof report);
-  sq_buf_init(&l.scratch, 64u << 20);
   l.report = &report;
   sq_period_range(p, start, end);
   if ((db = sq_db_connect(getenv("SHEETQ_MYSQL_URL"), &err)) == NULL ||
-      sq_db_load_report(db, id, &report, &err) != SQ_OK ||
-      sq_db_stream_records(db, id, start, end, load_record, &l, &err) != SQ_OK) {
+      sq_db_load_report(db, id, &report, &err) != SQ_OK) {
+    fprintf(stderr, "raw_render: %s\n", err.msg);
+    return 1;
+  }
+  if ((slots = calloc(report.n_items + 1, sizeof *slots)) == NULL) return 1;
+  for (size_t i = 0; i < report.n_items; i++)
+    slots[i] = (sq_item_slot){report.items[i].id, (uint16_t)(2 + i), report.items[i].kind};
+  qsort(slots, report.n_items, sizeof *slots, slot_cmp);
+  l.layout = (sq_row_layout){slots, report.n_items};
+  if (sq_db_stream_records(db, id, start, end, load_record, &l, &err) != SQ_OK) {
     fprintf(stderr, "raw_render: %s\n", err.msg);
     return 1;
   }
   sq_db_close(db);
+  for (size_t k = 0; k < l.n_batches; k++)
+    cells += l.batches[k].n_cells + 2 * l.batches[k].n_rows;
   for (int i = 0; i < repeat; i++)
-    printf("raw_render %.3f %zu\n", render(&l, argv[2], argv[3]), l.n_cells + 2 * l.n_rows);
+    printf("raw_render %.3f %zu\n", render(&l, argv[2], argv[3]), cells);
   return 0;
 }

@@ -23,15 +23,14 @@
 #include "exporter/export_job.h"
 #include "exporter/storage.h"
 
-enum { OPT_JOB_ID = 1, OPT_TENANT, OPT_REPORT, OPT_PERIOD, OPT_ATTEMPT, OPT_RESULT_JSON,
-       OPT_WORKER_PID, OPT_SERVE };
+enum { OPT_JOB_ID = 1, OPT_TENANT, OPT_REPORT, OPT_PERIOD, OPT_ATTEMPT, OPT_WORKER_PID,
+       OPT_SERVE };
 
 typedef struct run_args {
   sq_job job;
   bool have_job_id, have_tenant, have_report, have_period;
   long attempt;
-  bool result_json;
-  bool serve;
+  bool serve; /* run for a worker: requests on stdin, JSON results on stdout */
   long worker_pid; /* 0: not run by a worker */
 } run_args;
 
@@ -63,17 +62,14 @@ static sq_errcode on_option(void *ctx, int id, const char *arg, sq_err *err) {
       return sq_cli_parse_long(arg, 1, 4194304, &a->worker_pid)
                  ? SQ_OK
                  : sq_err_set(err, SQ_EUSAGE, "--worker-pid takes a process id");
-    case OPT_RESULT_JSON:
-      a->result_json = true;
-      return SQ_OK;
     case OPT_SERVE:
-      a->serve = a->result_json = true;
+      a->serve = true;
       return SQ_OK;
   }
   return sq_err_set(err, SQ_EUSAGE, "unexpected option");
 }
 
-/* A job process started by a worker (--result-json) dies with it. If the
+/* A job process started by a worker (--serve) dies with it. If the
  * worker is killed, nobody renews this attempt's lease any more: the job
  * passes to another worker once the lease expires, and this process must not
  * go on to store a result that no one will record, possibly over a newer one.
@@ -162,7 +158,7 @@ static void print_result(const run_args *a, sq_errcode rc, const sq_export_resul
                          const sq_err *err) {
   cJSON *o;
   char *text;
-  if (!a->result_json) {
+  if (!a->serve) {
     if (rc == SQ_OK)
       printf("%s: %llu rows\n", r->key, (unsigned long long)r->stats.rows);
     return;
@@ -220,14 +216,16 @@ static sq_errcode parse_request(const char *line, size_t len, run_args *a, sq_er
   return rc;
 }
 
-/* Runs one request. The database connection and the storage client open on
- * first use and stay open; a connection that went stale while idle (server
+/* Runs one export, by hand or for a request. The database connection and
+ * the storage client open on first use and, in a serving process, stay open
+ * for the next request; a connection that went stale while idle (server
  * restart, wait_timeout) is reopened and the job tried once more, since
  * nothing was exported yet when the first query fails. */
-static sq_errcode serve_one(const sq_config *cfg, run_args *a, sq_db **db,
+static sq_errcode run_one(const sq_config *cfg, run_args *a, sq_db **db,
                             sq_storage **storage, sq_export_result *result, sq_err *err) {
   sq_errcode rc;
   bool was_open = *db != NULL;
+  sq_log_set_job(a->job.id, (int)a->attempt);
   if ((rc = inject_test_fault(&a->job, (int)a->attempt, err)) != SQ_OK) return rc;
   if (*storage == NULL) {
     if ((*storage = sq_storage_open(cfg->storage_url, err)) == NULL) return err->code;
@@ -243,16 +241,16 @@ static sq_errcode serve_one(const sq_config *cfg, run_args *a, sq_db **db,
 
 static int serve(const sq_config *cfg, run_args *a) {
   sq_db *db = NULL;
+  sq_storage *storage = NULL;
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
   /* Each job allocates the same few MB (row batches, text buffers); kept in
    * the heap instead of fresh mmap()s, the next job reuses them without
    * page faults (5x fewer on 500-record jobs: ~260 -> ~55 per job), and
    * nothing grows, since the same sizes come back every job. */
   mallopt(M_MMAP_THRESHOLD, 8 << 20);
   mallopt(M_TRIM_THRESHOLD, 32 << 20);
-  sq_storage *storage = NULL;
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t n;
   while ((n = getline(&line, &cap, stdin)) > 0) {
     sq_export_result result;
     sq_err err;
@@ -261,7 +259,7 @@ static int serve(const sq_config *cfg, run_args *a) {
     sq_err_clear(&err);
     if (line[n - 1] == '\n') line[--n] = '\0';
     rc = parse_request(line, (size_t)n, a, &err);
-    if (rc == SQ_OK) rc = serve_one(cfg, a, &db, &storage, &result, &err);
+    if (rc == SQ_OK) rc = run_one(cfg, a, &db, &storage, &result, &err);
     if (rc != SQ_OK)
       SQ_LOG_JOB(SQ_LOG_ERROR, a->job.id, (int)a->attempt, "%s",
                  err.msg[0] ? err.msg : sq_strerror(rc));
@@ -281,8 +279,7 @@ int sq_cmd_run_job(int argc, char **argv) {
       {"job-id", "ID", "job id, for logs and the {job_id} key variable", OPT_JOB_ID},
       {"attempt", "N", "attempt number, for logs", OPT_ATTEMPT},
       {"worker-pid", "PID", "the supervising worker: exit at once if it is gone (used by the worker)", OPT_WORKER_PID},
-      {"result-json", NULL, "print the outcome as one JSON line, and die with the parent process (used by the worker)", OPT_RESULT_JSON},
-      {"serve", NULL, "run jobs read from stdin, one JSON request per line, until end of input; implies --result-json (used by the worker)", OPT_SERVE},
+      {"serve", NULL, "run jobs read from stdin, one JSON request per line, each answered by one JSON result line, until end of input; die with the worker (used by the worker)", OPT_SERVE},
       {NULL, NULL, NULL, 0}};
   static const sq_cli_command cmd = {
       "run-job",
@@ -315,25 +312,12 @@ int sq_cmd_run_job(int argc, char **argv) {
     rc = sq_err_set(&err, SQ_EUSAGE, "--tenant, --report and --period are required");
     goto done;
   }
-  if (args.result_json && (rc = die_with_worker(args.worker_pid, &err)) != SQ_OK) goto done;
   if (!args.have_job_id && (rc = sq_id_new('j', args.job.id)) != SQ_OK) goto done;
-  sq_log_set_job(args.job.id, (int)args.attempt);
-  if ((rc = inject_test_fault(&args.job, (int)args.attempt, &err)) != SQ_OK) goto done;
-  if ((storage = sq_storage_open(cfg.storage_url, &err)) == NULL ||
-      (db = sq_db_connect(cfg.mysql_url, &err)) == NULL) {
-    rc = err.code;
-    goto done;
-  }
-  rc = sq_export_job(db, storage, &cfg, &args.job, &result, &err);
+  rc = run_one(&cfg, &args, &db, &storage, &result, &err);
 done:
-  /* For the worker, the error goes to the shared log with the job's id; by
-   * hand, sq_cli_fail() below prints it once. */
-  if (rc != SQ_OK && args.result_json)
-    SQ_LOG_JOB(SQ_LOG_ERROR, args.job.id, (int)args.attempt, "%s",
-               err.msg[0] ? err.msg : sq_strerror(rc));
   print_result(&args, rc, &result, &err);
   status = sq_exit_status(rc);
-  if (rc != SQ_OK && !args.result_json) status = sq_cli_fail(cmd.name, &err);
+  if (rc != SQ_OK) (void)sq_cli_fail(cmd.name, &err);
 out:
   sq_db_close(db);
   sq_storage_free(storage);

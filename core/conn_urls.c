@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "core/buf.h"
+#include "core/db.h"
 #include "core/log.h"
 
 #define URL_MAX (64u << 10)
@@ -221,14 +222,6 @@ static sq_errcode apply_password(char **url, const char *file, const char *env_n
   return SQ_OK;
 }
 
-static bool ssl_mode_ok(const char *m) {
-  static const char *const modes[] = {"disabled", "preferred", "required", "verify-ca",
-                                      "verify-identity"};
-  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
-    if (strcmp(m, modes[i]) == 0) return true;
-  return false;
-}
-
 sq_errcode sq_conn_urls_apply(sq_config *c, sq_err *err) {
   sq_errcode rc;
   char *next = NULL;
@@ -238,7 +231,8 @@ sq_errcode sq_conn_urls_apply(sq_config *c, sq_err *err) {
                            NULL, err)) != SQ_OK)
     return rc;
   if (c->mysql_ssl_mode && c->mysql_ssl_mode[0]) {
-    if (!ssl_mode_ok(c->mysql_ssl_mode))
+    sq_db_ssl_mode mode;
+    if (!sq_db_ssl_mode_parse(c->mysql_ssl_mode, strlen(c->mysql_ssl_mode), &mode))
       return sq_err_set(err, SQ_ECONFIG,
                         "mysql_ssl_mode must be disabled, preferred, required, verify-ca "
                         "or verify-identity, not \"%.32s\"", c->mysql_ssl_mode);

@@ -41,7 +41,7 @@ void sq_db_url_free(sq_db_url *u) {
 static const char *const ssl_mode_names[] = {"disabled", "preferred", "required",
                                              "verify-ca", "verify-identity"};
 
-static bool ssl_mode_parse(const char *s, size_t len, sq_db_ssl_mode *out) {
+bool sq_db_ssl_mode_parse(const char *s, size_t len, sq_db_ssl_mode *out) {
   for (size_t i = 0; i < sizeof ssl_mode_names / sizeof ssl_mode_names[0]; i++)
     if (strlen(ssl_mode_names[i]) == len && memcmp(ssl_mode_names[i], s, len) == 0) {
       *out = (sq_db_ssl_mode)i;
@@ -137,7 +137,7 @@ sq_errcode sq_db_url_parse(const char *url, sq_db_url *out, sq_err *err) {
       u.ssl_ca = sq_url_decode(kv + 7, kvlen - 7);
       if (u.ssl_ca == NULL) goto nomem;
     } else if (kvlen >= 9 && strncmp(kv, "ssl-mode=", 9) == 0) {
-      if (!ssl_mode_parse(kv + 9, kvlen - 9, &u.ssl_mode)) {
+      if (!sq_db_ssl_mode_parse(kv + 9, kvlen - 9, &u.ssl_mode)) {
         sq_err_set(err, SQ_ECONFIG, "database URL: ssl-mode must be disabled, preferred, "
                    "required, verify-ca or verify-identity, not \"%.*s\"",
                    (int)(kvlen - 9 > 32 ? 32 : kvlen - 9), kv + 9);

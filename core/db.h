@@ -31,6 +31,9 @@ typedef enum sq_db_ssl_mode {
   SQ_DB_SSL_VERIFY_IDENTITY, /* and issued for the host name connected to */
 } sq_db_ssl_mode;
 
+/* Parses an ssl-mode name ("disabled" ... "verify-identity"). */
+bool sq_db_ssl_mode_parse(const char *s, size_t len, sq_db_ssl_mode *out);
+
 /* The parts of a mysql:// URL. Strings are owned by the struct. */
 typedef struct sq_db_url {
   char *user;

@@ -23,9 +23,10 @@ typedef enum sq_log_format { SQ_LOG_TEXT = 0, SQ_LOG_JSON } sq_log_format;
 /* Set once at start-up, before any thread or child process starts. */
 void sq_log_setup(sq_log_level threshold, sq_log_format format, const char *role);
 bool sq_log_enabled(sq_log_level level);
-/* For a process that works on one attempt of one job (run-job): every line
- * then carries the job id and attempt, also lines from modules that do not
- * know the job (storage retries, credentials). Set once, early. */
+/* For a process that works on one attempt of one job at a time (run-job):
+ * every line then carries the job id and attempt, also lines from modules
+ * that do not know the job (storage retries, credentials). Set before each
+ * job, while no other thread of the process is logging. */
 void sq_log_set_job(const char *job_id, int attempt);
 /* Parses "debug", "info", "warn", "error"; returns false if unknown. */
 bool sq_log_level_parse(const char *s, sq_log_level *out);

@@ -1,5 +1,6 @@
-/* rollout.c - see rollout.h. Lists are small (tens of ids, a few thousand
- * at most), so membership is a linear scan. */
+/* rollout.c - see rollout.h. Lists are kept sorted and unique, so that
+ * deciding for every target of a batch stays cheap even with the largest
+ * lists (SQ_ROLLOUT_MAX_IDS). */
 #include "core/rollout.h"
 
 #include <ctype.h>
@@ -8,10 +9,13 @@
 
 #include "core/db.h"
 
+static int id_cmp(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
 static bool contains(const uint64_t *v, size_t n, uint64_t x) {
-  for (size_t i = 0; i < n; i++)
-    if (v[i] == x) return true;
-  return false;
+  return n > 0 && bsearch(&x, v, n, sizeof *v, id_cmp) != NULL;
 }
 
 /* "1, 2,3" -> {1,2,3}; NULL or "" -> empty. */
@@ -46,12 +50,15 @@ static sq_errcode parse_list(const char *key, const char *s, uint64_t **out, siz
       return sq_err_set(err, SQ_ECONFIG, "%s lists more than %d ids", key,
                         SQ_ROLLOUT_MAX_IDS);
     }
-    if (!contains(v, len, id)) v[len++] = id;
+    v[len++] = id;
     if (*s == '\0') break;
     s++; /* the comma */
   }
+  qsort(v, len, sizeof *v, id_cmp);
+  *n = 0;
+  for (size_t i = 0; i < len; i++) /* drop repeats */
+    if (*n == 0 || v[i] != v[*n - 1]) v[(*n)++] = v[i];
   *out = v;
-  *n = len;
   return SQ_OK;
 }
 

@@ -65,7 +65,7 @@ struct sq_xlsx_report {
   unsigned part;       /* current sheet, 1-based */
   char *clean;         /* SQ_TEXT_CLEAN_CAP */
   char *escaped;       /* SQ_CELL_TEXT_ESCAPED_CAP */
-  sq_row_batch one;    /* sq_xlsx_report_add's single row */
+  sq_row_batch one;    /* sq_xlsx_report_add's single row; made on first use */
   sq_xlsx_stats stats;
   sq_errcode failed; /* sticky error from add */
   char failed_msg[SQ_ERR_MSG_MAX];
@@ -303,6 +303,8 @@ sq_errcode sq_xlsx_report_add(sq_xlsx_report *x, const sq_record *rec,
     return sq_err_set(err, SQ_EINVAL, "xlsx report: missing argument");
   if (x->failed != SQ_OK) return sq_err_set(err, x->failed, "%s", x->failed_msg);
   sq_xlsx_report_layout(x, &layout);
+  /* Made on first use: exports write prepared batches and never need it. */
+  if (x->one.escaped == NULL && sq_row_batch_init(&x->one, err) != SQ_OK) return err->code;
   sq_row_batch_reset(&x->one);
   rc = sq_row_batch_add(&x->one, &layout, rec, err);
   if (rc != SQ_OK) {
@@ -477,7 +479,6 @@ sq_xlsx_report *sq_xlsx_report_open(const char *path, const sq_report *report,
   }
   x = calloc(1, sizeof *x);
   if (x == NULL) goto nomem;
-  if (sq_row_batch_init(&x->one, err) != SQ_OK) goto out;
   x->report_id = report->id;
   x->n_items = report->n_items;
   x->n_cols = (lxw_col_t)(COL_FIRST_ITEM + report->n_items);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/db.h"
+#include "core/conn_urls.h"
 #include "core/db_ledger.h"
 #include "core/http.h"
 #include "core/ledger_outbox.h"
@@ -27,7 +28,6 @@
 #define RETRY_AFTER_DEFAULT_S 30L
 #define RETRY_AFTER_MAX_S 900L
 #define FAILURES_PER_MESSAGE 500 /* the rest go in the next message */
-#define WEBHOOK_FILE_MAX 4096
 /* Two tries of a message (Block Kit, then plain text) fit in the lease, so
  * a slow Slack cannot make two holders send the same message. */
 #define HTTP_TIMEOUT_MS 5000L
@@ -314,24 +314,24 @@ static void *run(void *arg) {
 
 /* ---- start and stop ----------------------------------------------------- */
 
+/* The webhook URL from its file: read like a password file (conn_urls.h:
+ * capped, trailing newline dropped, a warning when others can read it). The
+ * messages never quote the content: it is the secret. */
 static sq_errcode read_webhook_file(const char *path, char **out, sq_err *err) {
-  FILE *f = fopen(path, "r");
-  char buf[WEBHOOK_FILE_MAX + 1];
-  size_t len, start = 0;
-  if (f == NULL)
-    return sq_err_set(err, SQ_ECONFIG, "slack_webhook_file %s: %s", path, strerror(errno));
-  len = fread(buf, 1, WEBHOOK_FILE_MAX, f);
-  fclose(f);
-  buf[len] = '\0';
-  while (start < len && isspace((unsigned char)buf[start])) start++;
-  while (len > start && isspace((unsigned char)buf[len - 1])) buf[--len] = '\0';
-  /* The message never quotes the content: it is the secret. */
-  if (strncmp(buf + start, "https://", 8) != 0 && strncmp(buf + start, "http://", 7) != 0)
-    return sq_err_set(err, SQ_ECONFIG,
-                      "slack_webhook_file %s does not hold an https:// URL", path);
-  if (strpbrk(buf + start, " \t\r\n") != NULL)
-    return sq_err_set(err, SQ_ECONFIG, "slack_webhook_file %s holds more than one URL", path);
-  if ((*out = strdup(buf + start)) == NULL) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  char *url = NULL;
+  sq_err e;
+  sq_errcode rc = sq_password_file_read(path, &url, &e);
+  if (rc != SQ_OK) return sq_err_set(err, rc, "slack_webhook_file: %.400s", e.msg);
+  if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+    rc = sq_err_set(err, SQ_ECONFIG, "slack_webhook_file %s does not hold an https:// URL", path);
+  else if (strpbrk(url, " \t\r\n") != NULL)
+    rc = sq_err_set(err, SQ_ECONFIG, "slack_webhook_file %s holds more than one URL", path);
+  if (rc != SQ_OK) {
+    memset(url, 0, strlen(url));
+    free(url);
+    return rc;
+  }
+  *out = url;
   return SQ_OK;
 }
 

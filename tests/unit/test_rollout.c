@@ -43,6 +43,19 @@ TEST(allow_and_deny) {
   ASSERT_INT_EQ(decide("1", "7", "7", 7, true, 1), SQ_ROLLOUT_DENIED);
   ASSERT_INT_EQ(decide(NULL, NULL, "3", 3, true, 1), SQ_ROLLOUT_DENIED);
   ASSERT_INT_EQ(decide(NULL, NULL, "3", 4, true, 1), SQ_ROLLOUT_IN_GROUP);
+  /* Lists in any order, with repeats: kept sorted and unique. */
+  for (uint64_t t = 1; t <= 9; t++)
+    ASSERT_INT_EQ(decide(NULL, NULL, "9, 5,1,7,5,9,3", t, true, 1),
+                  t % 2 ? SQ_ROLLOUT_DENIED : SQ_ROLLOUT_IN_GROUP);
+  {
+    sq_rollout r;
+    sq_err e;
+    ASSERT_INT_EQ(sq_rollout_parse(NULL, "4,2,4,2", "8,6,8", &r, &e), SQ_OK);
+    ASSERT_INT_EQ(r.n_allow, 2);
+    ASSERT_INT_EQ(r.n_deny, 2);
+    ASSERT(r.allow[0] == 2 && r.allow[1] == 4 && r.deny[0] == 6 && r.deny[1] == 8);
+    sq_rollout_free(&r);
+  }
   ASSERT(sq_rollout_exports(SQ_ROLLOUT_ALLOWED));
   ASSERT(!sq_rollout_exports(SQ_ROLLOUT_DENIED));
   ASSERT(!sq_rollout_exports(SQ_ROLLOUT_GROUP_OFF));
