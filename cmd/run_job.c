@@ -21,6 +21,7 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "exporter/export_job.h"
+#include "exporter/scratch.h"
 #include "exporter/storage.h"
 
 enum { OPT_JOB_ID = 1, OPT_TENANT, OPT_REPORT, OPT_PERIOD, OPT_ATTEMPT, OPT_WORKER_PID,
@@ -230,12 +231,12 @@ static sq_errcode run_one(const sq_config *cfg, run_args *a, sq_db **db,
   if (*storage == NULL) {
     if ((*storage = sq_storage_open(cfg->storage_url, err)) == NULL) return err->code;
     /* Once per process: what killed predecessors left behind. */
-    (void)sq_export_sweep_scratch(*storage, cfg, cfg->attempt_timeout + 3600);
+    (void)sq_scratch_sweep(*storage, cfg, cfg->attempt_timeout + 3600);
   }
   if (*db == NULL && (*db = sq_db_connect(cfg->mysql_url, err)) == NULL) return err->code;
-  rc = sq_export_job(*db, *storage, cfg, &a->job, result, err);
+  rc = sq_export_job(*db, *storage, cfg, &a->job, (int)a->attempt, result, err);
   if (rc == SQ_EDB_CONNECT && was_open && sq_db_reconnect(*db, err) == SQ_OK)
-    rc = sq_export_job(*db, *storage, cfg, &a->job, result, err);
+    rc = sq_export_job(*db, *storage, cfg, &a->job, (int)a->attempt, result, err);
   return rc;
 }
 

@@ -30,6 +30,7 @@ typedef struct sq_config {
   char *tenant_allow;   /* enqueue: tenant ids always included (core/rollout.h) */
   char *tenant_deny;    /* enqueue: tenant ids never included; wins over allow */
   char *tmpdir;       /* NULL: $TMPDIR or /tmp */
+  char *memory_tmpdir; /* small reports render here (exporter/scratch.h); "" or none: off */
   char *log_level;
   char *log_format;
   char *retry_rules; /* see core/retry_rules.h; NULL: by error class */
@@ -38,6 +39,7 @@ typedef struct sq_config {
   long attempt_timeout;
   long retry_backoff;
   long concurrency;
+  long memory_tmpdir_max_mb; /* estimated scratch bound for memory_tmpdir; 0: off */
   long job_ttl;
   long auto_rerun_delay; /* seconds; 0: failed jobs are not re-run by themselves */
   long ledger_check_interval; /* seconds between a worker's ledger checks */

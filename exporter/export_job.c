@@ -9,21 +9,19 @@
  * the end of the stream. */
 #include "exporter/export_job.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/db_report.h"
 #include "core/log.h"
 #include "core/report.h"
+#include "exporter/scratch.h"
 
 #define BATCHES 4
 /* An idle writer gets a batch as soon as it holds this many rows, so small
@@ -154,21 +152,28 @@ out:
   return rc;
 }
 
-static const char *scratch_dir(const sq_storage *storage, const sq_config *cfg) {
-  const char *d = cfg->tmpdir;
-  if (d == NULL) d = sq_storage_scratch_dir(storage);
-  if (d == NULL) d = getenv("TMPDIR");
-  return d ? d : "/tmp";
+/* How many records the report has in the period, when the answer can matter
+ * (a first attempt with a memory scratch bound): one index-only COUNT. */
+static sq_errcode count_if_useful(sq_db *db, const sq_config *cfg, const sq_job *job,
+                                  int attempt, const char *start, const char *end,
+                                  uint64_t *records, sq_err *err) {
+  sq_target t = {job->tenant_id, job->report_id};
+  *records = UINT64_MAX; /* unknown: render on disk */
+  if (!sq_scratch_wants_count(cfg, attempt)) return SQ_OK;
+  return sq_db_count_records(db, &t, 1, start, end, records, err);
 }
 
 sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
-                         const sq_job *job, sq_export_result *out, sq_err *err) {
+                         const sq_job *job, int attempt, sq_export_result *out,
+                         sq_err *err) {
   sq_report report;
   sq_object_key_vars vars = {job->tenant_id, job->report_id, job->period, job->id};
   char period[SQ_PERIOD_STR_LEN], start[SQ_DATETIME_STR_LEN], end[SQ_DATETIME_STR_LEN];
   char tmp_path[4096];
   sq_xlsx_options xo;
   sq_xlsx_report *xlsx;
+  sq_scratch scratch;
+  uint64_t records;
   bool tmp_exists = false;
   sq_errcode rc;
 
@@ -190,13 +195,19 @@ sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
     goto out;
   }
 
-  if (snprintf(tmp_path, sizeof tmp_path, "%s/%s.%d.xlsx.tmp",
-               scratch_dir(storage, cfg), job->id, (int)getpid()) >= (int)sizeof tmp_path) {
+  rc = count_if_useful(db, cfg, job, attempt, start, end, &records, err);
+  if (rc != SQ_OK) goto out;
+  scratch = sq_scratch_choose(storage, cfg, attempt, records, report.n_items);
+  SQ_LOG_JOB(SQ_LOG_DEBUG, job->id, attempt, "report %llu: rendering in %s (%s)",
+             (unsigned long long)job->report_id, scratch.render_dir,
+             scratch.in_memory ? "memory" : "disk");
+  if (snprintf(tmp_path, sizeof tmp_path, "%s/%s.%d.xlsx.tmp", scratch.output_dir, job->id,
+               (int)getpid()) >= (int)sizeof tmp_path) {
     rc = sq_err_set(err, SQ_ECONFIG, "scratch directory path too long");
     goto out;
   }
   memset(&xo, 0, sizeof xo);
-  xo.tmpdir = scratch_dir(storage, cfg);
+  xo.tmpdir = scratch.render_dir;
   xlsx = sq_xlsx_report_open(tmp_path, &report, period, &xo, err);
   if (xlsx == NULL) {
     rc = err->code;
@@ -225,30 +236,4 @@ out:
     SQ_LOG_JOB(SQ_LOG_WARN, job->id, 0, "cannot remove %s: %s", tmp_path, strerror(errno));
   sq_report_free(&report);
   return rc;
-}
-
-size_t sq_export_sweep_scratch(const sq_storage *storage, const sq_config *cfg,
-                               long max_age_s) {
-  static const char suffix[] = ".xlsx.tmp";
-  const char *dir = scratch_dir(storage, cfg);
-  time_t now = time(NULL);
-  size_t removed = 0;
-  struct dirent *d;
-  DIR *dp = opendir(dir);
-  if (dp == NULL) return 0;
-  while ((d = readdir(dp)) != NULL) {
-    size_t n = strlen(d->d_name);
-    struct stat st;
-    if (n <= sizeof suffix - 1 || strcmp(d->d_name + n - (sizeof suffix - 1), suffix) != 0)
-      continue;
-    if (fstatat(dirfd(dp), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
-        now - st.st_mtime < max_age_s)
-      continue;
-    if (unlinkat(dirfd(dp), d->d_name, 0) == 0) {
-      removed++;
-      SQ_INFO("removed %s/%s, left by a job process that was killed", dir, d->d_name);
-    }
-  }
-  closedir(dp);
-  return removed;
 }

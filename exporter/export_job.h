@@ -24,15 +24,10 @@ typedef struct sq_export_result {
   sq_xlsx_stats stats;
 } sq_export_result;
 
+/* attempt counts from 1; a first attempt of a small report renders in
+ * memory (scratch.h). */
 sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
-                         const sq_job *job, sq_export_result *out, sq_err *err);
-
-/* Removes rendering leftovers ("*.xlsx.tmp") older than max_age_s from the
- * scratch directory: the files of job processes that were killed (SIGKILL
- * leaves no chance to clean up). A running job's file is younger than the
- * attempt timeout, so a max_age_s above it never touches live work, on this
- * host or another sharing the directory. Returns how many were removed. */
-size_t sq_export_sweep_scratch(const sq_storage *storage, const sq_config *cfg,
-                               long max_age_s);
+                         const sq_job *job, int attempt, sq_export_result *out,
+                         sq_err *err);
 
 #endif

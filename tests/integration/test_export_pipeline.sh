@@ -2,7 +2,9 @@
 # The export's reader thread and writer (exporter/export_job.c): a report of
 # many batches arrives whole and in order, with messy values prepared on the
 # reader's side; a write failure in the middle stops the reader instead of
-# leaving it blocked, and the job fails with the cause.
+# leaving it blocked, and the job fails with the cause. A small report's
+# first attempt renders in memory_tmpdir (exporter/scratch.c); a retry, a
+# large report and an unusable directory render on disk.
 source "$(dirname "$0")/lib.sh"
 
 load_schema
@@ -46,4 +48,35 @@ set -e
 ((status != 0)) || fail "run-job succeeded with its writes failing"
 grep -q "writing worksheet temp file\|File too large" "$T_DIR/run.err" ||
   fail "the cause is not reported: $(cat "$T_DIR/run.err")"
-echo "ok: 20,000 rows in order across batches; a mid-stream write failure ends the job"
+# --- 3. where libxlsxwriter's temporary files go (exporter/scratch.c) ------
+sql "$T_DB" <<'SQL'
+INSERT INTO reports (id, tenant_id, name) VALUES (2, 1, 'Small');
+INSERT INTO report_items (id, report_id, position, label, kind) VALUES
+  (21, 2, 1, 'N', 'number'), (22, 2, 2, 'T', 'text');
+INSERT INTO records (report_id, recorded_at, recorded_by, `values`)
+  SELECT 2, '2026-10-02' + INTERVAL seq HOUR, 'me', JSON_OBJECT('21', seq, '22', CONCAT('row ', seq))
+  FROM seq_1_to_300;
+SQL
+mkdir -p "$T_DIR/mem"
+render_dir() { # render_dir REPORT ATTEMPT MEMORY_TMPDIR: where run-job rendered
+  SHEETQ_LOG_LEVEL=debug SHEETQ_MEMORY_TMPDIR=$3 sq run-job --tenant 1 --report "$1" \
+    --period 2026-10 --attempt "$2" 2>"$T_DIR/scratch.log" >/dev/null ||
+    fail "run-job --report $1 failed: $(tail -3 "$T_DIR/scratch.log")"
+  sed -n 's/.*rendering in \(.*\)$/\1/p' "$T_DIR/scratch.log"
+}
+disk="$T_OUT/.sheetq-tmp"
+assert_eq "$T_DIR/mem (memory)" "$(render_dir 2 1 "$T_DIR/mem")" "small report, first attempt"
+assert_eq "$disk (disk)" "$(render_dir 2 2 "$T_DIR/mem")" "small report, a retry"
+assert_eq "$disk (disk)" "$(render_dir 1 1 "$T_DIR/mem")" "20,000 rows x 7 columns (> 16 MB estimated)"
+assert_eq "$disk (disk)" "$(render_dir 2 1 "$T_DIR/no-such-dir")" "memory_tmpdir missing"
+assert_eq "$disk (disk)" "$(render_dir 2 1 none)" "memory_tmpdir none"
+# The memory-rendered file, as a worker exports it, read back against the DB.
+out=$(SHEETQ_MEMORY_TMPDIR="$T_DIR/mem" sq enqueue --period 2026-10 --report 2)
+batch=$(batch_of "$out")
+SHEETQ_MEMORY_TMPDIR="$T_DIR/mem" sq worker --burst 2>"$T_DIR/w2.log" ||
+  fail "worker: $(tail -3 "$T_DIR/w2.log")"
+$PY "$TESTS_DIR/integration/check_exports.py" --mysql-url "$SHEETQ_MYSQL_URL" \
+  --root "$T_OUT" --batch "$batch" --expect-jobs 1 || fail "the memory-rendered export differs"
+assert_eq 0 "$(find "$T_DIR/mem" -type f | wc -l)" "files left in memory_tmpdir"
+echo "ok: 20,000 rows in order across batches; a mid-stream write failure ends the job;"
+echo "ok: small first attempts render in memory, the rest on disk"
