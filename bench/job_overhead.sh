@@ -4,8 +4,10 @@
 # - small: 40 reports of 500 records x 20 items, run by one worker with one
 #   slot (--concurrency 1); cost per job = first claim to last finish / 40,
 #   so it holds everything: claim, ledger writes, reading, rendering,
-#   storing, acknowledging. Against the median of raw_render (the same cells
-#   written by libxlsxwriter alone, from memory) on one such report.
+#   storing, acknowledging. Against raw_render (the same cells written by
+#   libxlsxwriter alone, from memory) of the same 40 reports, its temporary
+#   files where sheetq puts a small report's (/dev/shm): mean per report.
+#   Raw passes and job runs alternate, REPEAT rounds, medians.
 # - large: one report of 200,000 records x 30 items; job time = the
 #   attempt's start to finish in the ledger (claim to stored), against
 #   raw_render of the same report. Runs alternate, REPEAT times each.
@@ -59,13 +61,26 @@ large_run() { # large_run BIN
   ms "SELECT TIMESTAMPDIFF(MICROSECOND, started_at, finished_at) / 1e6 FROM sheetq_attempts WHERE outcome = 'succeeded'"
 }
 
-echo "raw_render of one small report, 21 runs" >&2
-raw_small=$("$raw" 1 2026-10 "$B_DIR/raw.xlsx" 21 | awk '{print $2 * 1000}' | median)
+# Mean ms per report of one raw pass over the 40 small reports.
+raw_small_pass() {
+  "$raw" --tmpdir /dev/shm "1-$small" 2026-10 "$B_DIR/raw.xlsx" |
+    awk -v n="$small" '{ t += $2 } END { print t * 1000 / n }'
+}
+declare -A small_runs nosync_runs
+raw_small_runs=()
+for ((i = 0; i < repeat; i++)); do
+  echo "small jobs, round $((i + 1)) of $repeat" >&2
+  raw_small_runs+=("$(raw_small_pass)")
+  for bin in "${bins[@]}"; do
+    small_runs[$bin]+="$(small_run "$bin") "
+    nosync_runs[$bin]+="$(small_run "$bin" nosync) "
+  done
+done
+raw_small=$(printf '%s\n' "${raw_small_runs[@]}" | median)
 declare -A small_ms nosync_ms
 for bin in "${bins[@]}"; do
-  echo "small jobs with $bin" >&2
-  small_ms[$bin]=$(for ((i = 0; i < repeat; i++)); do small_run "$bin"; done | median)
-  nosync_ms[$bin]=$(for ((i = 0; i < repeat; i++)); do small_run "$bin" nosync; done | median)
+  small_ms[$bin]=$(printf '%s\n' ${small_runs[$bin]} | median)
+  nosync_ms[$bin]=$(printf '%s\n' ${nosync_runs[$bin]} | median)
 done
 raw_large=()
 declare -A large_runs

@@ -1,15 +1,19 @@
 /* raw_render.c - the floor sheetq's renderer is measured against: writes one
  * report's cells with libxlsxwriter directly, from memory.
  *
- *   raw_render REPORT_ID YYYY-MM OUT.xlsx [REPEAT]
+ *   raw_render [--tmpdir DIR] REPORT_ID[-LAST_ID] YYYY-MM OUT.xlsx [REPEAT]
  *
  * Loads the report's records of the month (SHEETQ_MYSQL_URL) and prepares
  * them as sheetq does (row_batch.h: parsed, typed, text cleaned), untimed;
  * then, REPEAT times (default 1), times only what libxlsxwriter does: a
  * constant-memory workbook with the same formats, header block, frozen
  * header and autofilter as sheetq's, one write per cell, workbook_close (XML
- * and zip). Prints one line per run: "raw_render SECONDS CELLS". Everything
- * sheetq does besides those calls is what the comparison charges to it. */
+ * and zip). Prints one line per run: "raw_render SECONDS CELLS REPORT_ID".
+ * Everything sheetq does besides those calls is what the comparison charges
+ * to it. A range of ids renders each report in turn (one process, one
+ * connection). --tmpdir is libxlsxwriter's directory for its temporary files
+ * (default: its own tmpfile() in /tmp); give the one sheetq would use
+ * (exporter/scratch.h) to compare like with like. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,9 +63,10 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double render(const loaded *l, const char *period, const char *path) {
+static double render(const loaded *l, const char *period, const char *path, char *tmpdir) {
   const sq_report *r = l->report;
-  lxw_workbook_options o = {.constant_memory = LXW_TRUE, .use_zip64 = LXW_TRUE};
+  lxw_workbook_options o = {.constant_memory = LXW_TRUE, .tmpdir = tmpdir,
+                            .use_zip64 = LXW_TRUE};
   double t0 = now_s();
   lxw_row_t y = 5; /* the first data row */
   lxw_workbook *wb = workbook_new_opt(path, &o);
@@ -120,29 +125,21 @@ static double render(const loaded *l, const char *period, const char *path) {
   return now_s() - t0;
 }
 
-int main(int argc, char **argv) {
+/* Loads report `id` and renders it `repeat` times; 0, or 1 after a message. */
+static int render_report(sq_db *db, unsigned long long id, const char *period_s,
+                         sq_period p, const char *out, int repeat, char *tmpdir) {
   sq_report report;
-  sq_period p;
   sq_err err;
-  sq_db *db;
   loaded l;
   char start[SQ_DATETIME_STR_LEN], end[SQ_DATETIME_STR_LEN];
-  unsigned long long id;
   sq_item_slot *slots;
   size_t cells = 0;
-  int repeat = argc > 4 ? atoi(argv[4]) : 1;
 
-  if (argc < 4 || sscanf(argv[1], "%llu", &id) != 1 ||
-      sq_period_parse(argv[2], &p, &err) != SQ_OK || repeat < 1) {
-    fputs("usage: raw_render REPORT_ID YYYY-MM OUT.xlsx [REPEAT]\n", stderr);
-    return 2;
-  }
   memset(&l, 0, sizeof l);
   memset(&report, 0, sizeof report);
   l.report = &report;
   sq_period_range(p, start, end);
-  if ((db = sq_db_connect(getenv("SHEETQ_MYSQL_URL"), &err)) == NULL ||
-      sq_db_load_report(db, id, &report, &err) != SQ_OK) {
+  if (sq_db_load_report(db, id, &report, &err) != SQ_OK) {
     fprintf(stderr, "raw_render: %s\n", err.msg);
     return 1;
   }
@@ -155,10 +152,44 @@ int main(int argc, char **argv) {
     fprintf(stderr, "raw_render: %s\n", err.msg);
     return 1;
   }
-  sq_db_close(db);
   for (size_t k = 0; k < l.n_batches; k++)
     cells += l.batches[k].n_cells + 2 * l.batches[k].n_rows;
   for (int i = 0; i < repeat; i++)
-    printf("raw_render %.3f %zu\n", render(&l, argv[2], argv[3]), cells);
+    printf("raw_render %.6f %zu %llu\n", render(&l, period_s, out, tmpdir), cells, id);
+  for (size_t k = 0; k < l.n_batches; k++) sq_row_batch_free(&l.batches[k]);
+  free(l.batches);
+  free(slots);
+  sq_report_free(&report);
   return 0;
+}
+
+int main(int argc, char **argv) {
+  sq_period p;
+  sq_err err;
+  sq_db *db;
+  unsigned long long first, last;
+  char *tmpdir = NULL;
+  int repeat, status = 0, n;
+
+  if (argc > 2 && strcmp(argv[1], "--tmpdir") == 0) {
+    tmpdir = argv[2];
+    argv += 2;
+    argc -= 2;
+  }
+  repeat = argc > 4 ? (int)strtol(argv[4], NULL, 10) : 1;
+  if (argc < 4 || sscanf(argv[1], "%llu%n", &first, &n) != 1 ||
+      (argv[1][n] == '\0' ? (last = first, 0) : sscanf(argv[1] + n, "-%llu", &last) != 1) ||
+      last < first || sq_period_parse(argv[2], &p, &err) != SQ_OK || repeat < 1) {
+    fputs("usage: raw_render [--tmpdir DIR] REPORT_ID[-LAST_ID] YYYY-MM OUT.xlsx [REPEAT]\n",
+          stderr);
+    return 2;
+  }
+  if ((db = sq_db_connect(getenv("SHEETQ_MYSQL_URL"), &err)) == NULL) {
+    fprintf(stderr, "raw_render: %s\n", err.msg);
+    return 1;
+  }
+  for (unsigned long long id = first; id <= last && status == 0; id++)
+    status = render_report(db, id, argv[2], p, argv[3], repeat, tmpdir);
+  sq_db_close(db);
+  return status;
 }
