@@ -14,13 +14,31 @@
 # --concurrency 1 ("one"), one job at a time like an RQ worker. RQ runs with
 # its default forking worker and with SimpleWorker (no fork per job).
 #
-#   bench/tiny_jobs.sh [N]      (default 2000; builds build-release)
+#   bench/tiny_jobs.sh [--out memory|disk] [N]   (default disk, 2000)
+#
+# --out memory writes both systems' files to a directory in /dev/shm instead
+# of the bench's directory on disk: it takes the disk's file system out of
+# the comparison (on ext4 without a journal, as on the test machine, file
+# creation slows down after thousands of deletions, and every run deletes
+# the previous run's N files).
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
+out_kind=disk
+if [[ ${1:-} == --out ]]; then
+  out_kind=${2:-}
+  shift 2
+fi
+[[ $out_kind == disk || $out_kind == memory ]] || { echo "--out: memory or disk" >&2; exit 2; }
 n=${1:-2000}
 [[ $n =~ ^[1-9][0-9]{0,4}$ ]] || { echo "N must be 1-99999" >&2; exit 2; }
 period=2026-10
 bench_init
+out_dir=$B_DIR/out
+if [[ $out_kind == memory ]]; then
+  out_dir=$(mktemp -d /dev/shm/sheetq-tiny.XXXXXX)
+  trap 'rm -rf "$out_dir"; bench_cleanup' EXIT
+fi
+export SHEETQ_STORAGE_URL="file://$out_dir"
 export SHEETQ_JOB_VCPUS=0.125 SHEETQ_MAX_VCPUS=1000
 RQ_REDIS_URL=${SHEETQ_REDIS_URL%/*}/1
 export RQ_REDIS_URL
@@ -41,8 +59,8 @@ INSERT INTO records (report_id, recorded_at, recorded_by, \`values\`)
 SQL
 
 now() { date +%s.%N; }
-fresh_output() { rm -rf "$B_DIR/out" && mkdir -p "$B_DIR/out"; }
-count_files() { find "$B_DIR/out" -name '*.xlsx' | wc -l; }
+fresh_output() { rm -rf "$out_dir" && mkdir -p "$out_dir"; }
+count_files() { find "$out_dir" -name '*.xlsx' | wc -l; }
 
 # CPU ms used so far by mariadbd and redis-server together.
 server_cpu_ms() {
@@ -106,7 +124,7 @@ run_rq() {
   redis-cli -u "$RQ_REDIS_URL" FLUSHDB >/dev/null
   fresh_output
   # shellcheck disable=SC2046 # one argument per report id
-  "$py" bench/rq_tiny_job.py enqueue tiny "$B_DIR/out" "$period" $(seq "$n")
+  "$py" bench/rq_tiny_job.py enqueue tiny "$out_dir" "$period" $(seq "$n")
   read -r wall cpu < <(launch_workers "$w" /usr/bin/rq worker --burst --quiet \
     --url "$RQ_REDIS_URL" --path bench --config rq_tiny_job "${opts[@]}" tiny)
   row=$("$py" bench/rq_tiny_job.py measure tiny "$n") || { tail -20 "$B_DIR/workers.log" >&2; exit 1; }
@@ -130,7 +148,7 @@ for w in 1 2 4; do
   read -r rate[rq_simple_$w] wall[rq_simple_$w] cpu[rq_simple_$w] <<<"$out"
 done
 
-echo "tiny-job throughput, $n jobs: jobs/s from the first job start to the last job end"
+echo "tiny-job throughput, $n jobs, files written to $out_kind ($out_dir): jobs/s from the first job start to the last job end"
 echo "(wall s from the workers' launch to the last exit; CPU ms per job of the workers,"
 echo "their job processes, MariaDB and Redis together)"
 echo "sheetq: job_vcpus 0.125, max_vcpus 1000, worker vcpus $(nproc) -> many = up to $slots jobs at once per worker, one = --concurrency 1"
