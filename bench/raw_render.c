@@ -8,7 +8,9 @@
  * then, REPEAT times (default 1), times only what libxlsxwriter does: a
  * constant-memory workbook with the same formats, header block, frozen
  * header and autofilter as sheetq's, one write per cell, workbook_close (XML
- * and zip). Prints one line per run: "raw_render SECONDS CELLS REPORT_ID".
+ * and zip). Prints one line per run: "raw_render SECONDS CELLS REPORT_ID
+ * LOAD_CPU_SECONDS", the last being the CPU of the untimed load (queries,
+ * JSON parsing, preparation; this process's own, not the server's).
  * Everything sheetq does besides those calls is what the comparison charges
  * to it. A range of ids renders each report in turn (one process, one
  * connection). --tmpdir is libxlsxwriter's directory for its temporary files
@@ -55,6 +57,12 @@ static sq_errcode load_record(void *ctx, const sq_record *rec, sq_err *err) {
 static lxw_datetime to_lxw(const sq_cell_datetime *d) {
   lxw_datetime t = {d->year, d->month, d->day, d->hour, d->min, d->sec};
   return t;
+}
+
+static double cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static double now_s(void) {
@@ -138,6 +146,7 @@ static int render_report(sq_db *db, unsigned long long id, const char *period_s,
   memset(&l, 0, sizeof l);
   memset(&report, 0, sizeof report);
   l.report = &report;
+  double t0 = cpu_s(), load_s;
   sq_period_range(p, start, end);
   if (sq_db_load_report(db, id, &report, &err) != SQ_OK) {
     fprintf(stderr, "raw_render: %s\n", err.msg);
@@ -152,10 +161,12 @@ static int render_report(sq_db *db, unsigned long long id, const char *period_s,
     fprintf(stderr, "raw_render: %s\n", err.msg);
     return 1;
   }
+  load_s = cpu_s() - t0;
   for (size_t k = 0; k < l.n_batches; k++)
     cells += l.batches[k].n_cells + 2 * l.batches[k].n_rows;
   for (int i = 0; i < repeat; i++)
-    printf("raw_render %.6f %zu %llu\n", render(&l, period_s, out, tmpdir), cells, id);
+    printf("raw_render %.6f %zu %llu %.6f\n", render(&l, period_s, out, tmpdir), cells, id,
+           load_s);
   for (size_t k = 0; k < l.n_batches; k++) sq_row_batch_free(&l.batches[k]);
   free(l.batches);
   free(slots);
