@@ -513,17 +513,25 @@ static sq_errcode transaction_each(sq_db *db, const char *const *stmts, size_t n
   sq_buf check;
   sq_errcode rc = SQ_OK;
   /* Refuse what the multi-statement path would refuse, on every path. */
-  for (size_t i = 0; i < n && rc == SQ_OK; i++) {
+  for (size_t i = 0; i < n; i++) {
     sq_buf_init(&check, SQL_MAX);
     rc = bind_sql(db, stmts[i], params, n_params, true, &check, err);
     sq_buf_free(&check);
+    if (rc != SQ_OK) {
+      *failed = i;
+      return rc;
+    }
   }
-  if (rc != SQ_OK) return rc;
   if ((rc = sq_db_begin(db, err)) != SQ_OK) return rc;
   for (size_t i = 0; i < n; i++) {
     if ((rc = sq_db_exec(db, stmts[i], params, n_params,
                          affected ? &affected[i] : NULL, err)) != SQ_OK) {
       *failed = i;
+      if (err) { /* name the statement, as transaction_multi does */
+        char msg[SQ_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        sq_err_set(err, rc, "transaction statement %zu of %zu: %s", i + 1, n, msg);
+      }
       goto out;
     }
   }
