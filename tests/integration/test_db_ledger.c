@@ -45,10 +45,13 @@ static sq_errcode append_row(void *ctx, char **row, const unsigned long *len,
   return rc;
 }
 
+#define ROWS_MAX 8192
+#define SNAPSHOT_SIZE (2 * ROWS_MAX + 8)
+
 /* The rows of a query as "a|b\nc|d", or "ERROR ..." (a static buffer,
  * valid until the next call). */
 static const char *rows(sq_db *c, const char *sql) {
-  static char out[8192];
+  static char out[ROWS_MAX];
   sq_buf b;
   sq_err err;
   sq_buf_init(&b, sizeof out - 1);
@@ -62,7 +65,7 @@ static const char *rows(sq_db *c, const char *sql) {
 
 /* Everything the ledger holds, for "nothing was applied" checks. */
 static void ledger_snapshot(sq_db *c, char *out, size_t cap) {
-  char jobs[4096];
+  char jobs[ROWS_MAX];
   snprintf(jobs, sizeof jobs, "%s",
            rows(c, "SELECT id, state, live, attempts, lease_token, worker, output_key, "
                    "rows_written, last_error_code, last_error, started_at, finished_at, "
@@ -277,7 +280,7 @@ TEST(transaction_lost_connection) {
     fprintf(stderr, "  on the %s connection\n", conn_names[c]);
     ASSERT_INT_EQ(exec(admin, "DELETE FROM t"), SQ_OK);
     ASSERT_INT_EQ(exec(admin, "INSERT INTO t (id, v) VALUES (1, 0)"), SQ_OK);
-    snprintf(before, sizeof before, "%s", rows(conns[c], "SELECT CONNECTION_ID()"));
+    snprintf(before, sizeof before, "%.20s", rows(conns[c], "SELECT CONNECTION_ID()"));
     snprintf(kill, sizeof kill, "KILL %s", before);
     ASSERT_INT_EQ(exec(admin, kill), SQ_OK);
     ASSERT_INT_EQ(sq_db_transaction(conns[c], stmts, 2, NULL, 0, affected, &failed, &err),
@@ -316,7 +319,7 @@ TEST(fence_start_and_succeed) {
   NEED_CONNECTIONS();
   for (int c = 0; c < 2; c++) {
     sq_db *db = conns[c];
-    char job[SQ_ID_SIZE], before[8192], after[8192];
+    char job[SQ_ID_SIZE], before[SNAPSHOT_SIZE], after[SNAPSHOT_SIZE];
     sq_err err;
     fprintf(stderr, "  on the %s connection\n", conn_names[c]);
     ASSERT_INT_EQ(new_job(admin, 100 + (uint64_t)c, job), SQ_OK);
@@ -370,7 +373,7 @@ TEST(fence_failures) {
   NEED_CONNECTIONS();
   for (int c = 0; c < 2; c++) {
     sq_db *db = conns[c];
-    char job[SQ_ID_SIZE], never[SQ_ID_SIZE], before[8192], after[8192];
+    char job[SQ_ID_SIZE], never[SQ_ID_SIZE], before[SNAPSHOT_SIZE], after[SNAPSHOT_SIZE];
     sq_err err;
     fprintf(stderr, "  on the %s connection\n", conn_names[c]);
     ASSERT_INT_EQ(new_job(admin, 200 + (uint64_t)c, job), SQ_OK);
