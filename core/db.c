@@ -23,6 +23,7 @@
 struct sq_db {
   MYSQL *conn;
   sq_db_url url;
+  unsigned options; /* SQ_DB_*, kept across reconnects */
 };
 
 /* ---- URL parsing ------------------------------------------------------ */
@@ -232,7 +233,9 @@ static sq_errcode open_conn(sq_db *db, sq_err *err) {
   }
   if (mysql_real_connect(db->conn, db->url.host, db->url.user,
                          db->url.password, db->url.database, db->url.port,
-                         db->url.socket, 0) == NULL) {
+                         db->url.socket,
+                         (db->options & SQ_DB_MULTI_STATEMENTS) ? CLIENT_MULTI_STATEMENTS
+                                                                : 0) == NULL) {
     sq_errcode rc;
     unsigned e = mysql_errno(db->conn);
     /* A wrong password or unknown database is not going to fix itself. */
@@ -278,11 +281,16 @@ static sq_errcode open_conn(sq_db *db, sq_err *err) {
 }
 
 sq_db *sq_db_connect(const char *url, sq_err *err) {
+  return sq_db_open(url, 0, err);
+}
+
+sq_db *sq_db_open(const char *url, unsigned options, sq_err *err) {
   sq_db *db = calloc(1, sizeof *db);
   if (db == NULL) {
     sq_err_set(err, SQ_ENOMEM, "out of memory");
     return NULL;
   }
+  db->options = options;
   if (sq_db_url_parse(url, &db->url, err) != SQ_OK ||
       open_conn(db, err) != SQ_OK) {
     sq_db_close(db);
@@ -358,8 +366,12 @@ static sq_errcode append_param(sq_db *db, sq_buf *out, const sq_param *p) {
 
 static bool is_ident(int c) { return isalnum(c) || c == '_'; }
 
-sq_errcode sq_db_bind(sq_db *db, const char *sql, const sq_param *params,
-                      size_t n_params, sq_buf *out, sq_err *err) {
+/* sq_db_bind(); with one_statement, also refuses what would let the
+ * statement run into the next one of a multi-statement query: a ';' outside
+ * quotes and comments, an unclosed quote or comment. */
+static sq_errcode bind_sql(sq_db *db, const char *sql, const sq_param *params,
+                           size_t n_params, bool one_statement, sq_buf *out,
+                           sq_err *err) {
   const char *s = sql, *run = sql;
   sq_errcode rc = SQ_OK;
 
@@ -378,12 +390,14 @@ sq_errcode sq_db_bind(sq_db *db, const char *sql, const sq_param *params,
         s++;
       }
       if (*s) s++;
+      else if (one_statement) goto not_one;
     } else if (c == '-' && s[1] == '-') {
       while (*s && *s != '\n') s++;
     } else if (c == '#') {
       while (*s && *s != '\n') s++;
     } else if (c == '/' && s[1] == '*') {
       const char *e = strstr(s + 2, "*/");
+      if (e == NULL && one_statement) goto not_one;
       s = e ? e + 2 : s + strlen(s);
     } else if (c == ':' && s[1] == ':') {
       s += 2;
@@ -403,6 +417,8 @@ sq_errcode sq_db_bind(sq_db *db, const char *sql, const sq_param *params,
       FLUSH_RUN(s);
       if ((rc = append_param(db, out, &params[i])) != SQ_OK) goto nomem;
       s = run = e;
+    } else if (c == ';' && one_statement) {
+      goto not_one;
     } else {
       s++;
     }
@@ -412,6 +428,15 @@ sq_errcode sq_db_bind(sq_db *db, const char *sql, const sq_param *params,
 #undef FLUSH_RUN
 nomem:
   return sq_err_set(err, SQ_ENOMEM, "SQL statement too large");
+not_one:
+  return sq_err_set(err, SQ_EINVAL,
+                    "SQL \"%.40s...\" is not one statement (a ';', or an unclosed "
+                    "quote or comment)", sql);
+}
+
+sq_errcode sq_db_bind(sq_db *db, const char *sql, const sq_param *params,
+                      size_t n_params, sq_buf *out, sq_err *err) {
+  return bind_sql(db, sql, params, n_params, false, out, err);
 }
 
 /* ---- statements ------------------------------------------------------- */
@@ -467,6 +492,143 @@ sq_errcode sq_db_query(sq_db *db, const char *sql, const sq_param *params,
   /* Stopping early: mysql_free_result drains what the server still sends. */
   mysql_free_result(res);
   return rc;
+}
+
+/* ---- transactions ----------------------------------------------------- */
+
+/* Reads and drops the current result's rows, if it has any. */
+static sq_errcode drop_result(sq_db *db, sq_err *err, const char *what) {
+  MYSQL_RES *res = mysql_store_result(db->conn);
+  if (res) {
+    mysql_free_result(res);
+    return SQ_OK;
+  }
+  return mysql_field_count(db->conn) == 0 ? SQ_OK : db_error(db, err, what);
+}
+
+/* Without SQ_DB_MULTI_STATEMENTS: the same statements, one call each. */
+static sq_errcode transaction_each(sq_db *db, const char *const *stmts, size_t n,
+                                   const sq_param *params, size_t n_params,
+                                   uint64_t *affected, size_t *failed, sq_err *err) {
+  sq_buf check;
+  sq_errcode rc = SQ_OK;
+  /* Refuse what the multi-statement path would refuse, on every path. */
+  for (size_t i = 0; i < n; i++) {
+    sq_buf_init(&check, SQL_MAX);
+    rc = bind_sql(db, stmts[i], params, n_params, true, &check, err);
+    sq_buf_free(&check);
+    if (rc != SQ_OK) {
+      *failed = i;
+      return rc;
+    }
+  }
+  if ((rc = sq_db_begin(db, err)) != SQ_OK) return rc;
+  for (size_t i = 0; i < n; i++) {
+    if ((rc = sq_db_exec(db, stmts[i], params, n_params,
+                         affected ? &affected[i] : NULL, err)) != SQ_OK) {
+      *failed = i;
+      if (err) { /* name the statement, as transaction_multi does */
+        char msg[SQ_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        sq_err_set(err, rc, "transaction statement %zu of %zu: %s", i + 1, n, msg);
+      }
+      goto out;
+    }
+  }
+  rc = sq_db_commit(db, err);
+out:
+  if (rc != SQ_OK) sq_db_rollback(db);
+  return rc;
+}
+
+/* Names result k of a transaction of n statements, for error messages. */
+static void name_result(char *what, size_t cap, size_t k, size_t n) {
+  if (k == 0)
+    snprintf(what, cap, "START TRANSACTION");
+  else if (k <= n)
+    snprintf(what, cap, "transaction statement %zu of %zu", k, n);
+  else
+    snprintf(what, cap, "COMMIT");
+}
+
+/* DESIGN: one query "START TRANSACTION\n;\n<stmt 0>\n;\n...\n;\nCOMMIT".
+ * The server runs the statements in order and answers each with a result;
+ * at the first error it stops, sends that error as the last result, and
+ * leaves the transaction open. So the results are read in order (result 0 is
+ * START TRANSACTION, result i + 1 is stmts[i], result n + 1 COMMIT), the
+ * error is noted before anything else touches mysql_errno, and the
+ * transaction rolled back. The separator starts with a newline so that a
+ * "--" comment at the end of a statement cannot swallow the ';'. */
+static sq_errcode transaction_multi(sq_db *db, const char *const *stmts, size_t n,
+                                    const sq_param *params, size_t n_params,
+                                    uint64_t *affected, size_t *failed, sq_err *err) {
+  static const char sep[] = "\n;\n";
+  char what[80]; /* name_result: up to 2 x 20 digits */
+  sq_buf sql;
+  size_t k = 0; /* the result being read */
+  bool sent = false;
+  sq_errcode rc;
+  sq_buf_init(&sql, SQL_MAX);
+  rc = sq_buf_adds(&sql, "START TRANSACTION");
+  for (size_t i = 0; i < n && rc == SQ_OK; i++) {
+    if ((rc = sq_buf_adds(&sql, sep)) != SQ_OK) break;
+    if ((rc = bind_sql(db, stmts[i], params, n_params, true, &sql, err)) != SQ_OK) {
+      *failed = i; /* err says why; nothing was sent */
+      goto out;
+    }
+  }
+  if (rc == SQ_OK) rc = sq_buf_adds(&sql, sep);
+  if (rc == SQ_OK) rc = sq_buf_adds(&sql, "COMMIT");
+  if (rc != SQ_OK) {
+    rc = sq_err_set(err, SQ_ENOMEM, "SQL transaction too large");
+    goto out;
+  }
+  sent = true;
+  if (mysql_real_query(db->conn, sq_buf_str(&sql), (unsigned long)sql.len) != 0) {
+    rc = db_error(db, err, "START TRANSACTION");
+    goto out;
+  }
+  for (;; k++) {
+    int next;
+    name_result(what, sizeof what, k, n);
+    if ((rc = drop_result(db, err, what)) != SQ_OK) break;
+    if (k >= 1 && k <= n && affected) affected[k - 1] = (uint64_t)mysql_affected_rows(db->conn);
+    if ((next = mysql_next_result(db->conn)) == -1) break; /* k was the last */
+    if (next > 0) { /* result k + 1 is the error that ended the query */
+      name_result(what, sizeof what, ++k, n);
+      rc = db_error(db, err, what);
+      break;
+    }
+  }
+  if (rc == SQ_OK && k != n + 1) /* bind_sql makes this impossible */
+    rc = sq_err_set(err, SQ_EINTERNAL, "transaction of %zu statements gave %zu results",
+                    n, k + 1);
+  if (rc != SQ_OK && k >= 1 && k <= n) *failed = k - 1;
+out:
+  if (rc != SQ_OK && sent) {
+    /* The server sends nothing after an error; this only matters when a
+     * result could not be read, and a connection with results still pending
+     * would refuse the ROLLBACK. */
+    while (mysql_more_results(db->conn) && mysql_next_result(db->conn) == 0)
+      (void)drop_result(db, NULL, "draining");
+    sq_db_rollback(db);
+  }
+  sq_buf_free(&sql);
+  return rc;
+}
+
+sq_errcode sq_db_transaction(sq_db *db, const char *const *stmts, size_t n,
+                             const sq_param *params, size_t n_params,
+                             uint64_t *affected, size_t *failed, sq_err *err) {
+  size_t ignored;
+  sq_errcode rc;
+  if (failed == NULL) failed = &ignored;
+  *failed = n;
+  if (n == 0) return sq_err_set(err, SQ_EINVAL, "a transaction needs a statement");
+  if (db->conn == NULL && (rc = open_conn(db, err)) != SQ_OK) return rc;
+  if (db->options & SQ_DB_MULTI_STATEMENTS)
+    return transaction_multi(db, stmts, n, params, n_params, affected, failed, err);
+  return transaction_each(db, stmts, n, params, n_params, affected, failed, err);
 }
 
 sq_errcode sq_db_begin(sq_db *db, sq_err *err) {

@@ -59,8 +59,23 @@ void sq_db_url_free(sq_db_url *u);
  * reconnect (callers reconnect explicitly, so a statement is never silently
  * replayed on a new session). A connection that cannot meet the URL's
  * ssl-mode (no TLS on the server, a certificate that does not verify) is
- * SQ_ECONFIG: retrying will not help. */
+ * SQ_ECONFIG: retrying will not help. Same as sq_db_open(url, 0, err). */
 sq_db *sq_db_connect(const char *url, sq_err *err);
+
+/* Options of sq_db_open(). */
+enum {
+  /* The server accepts several statements in one query
+   * (CLIENT_MULTI_STATEMENTS), so sq_db_transaction() costs one round trip.
+   * Only for connections that run sheetq's own SQL (the worker's ledger
+   * connection): that SQL is constant text, every value in it comes through
+   * sq_db_bind() (escaped by the server's rules, inside quotes, so no value
+   * can end a statement), and sq_db_transaction() refuses a statement with a
+   * ';' of its own. Connections that run the configured report SQL never ask
+   * for it. */
+  SQ_DB_MULTI_STATEMENTS = 1u << 0,
+};
+/* sq_db_connect() with options (SQ_DB_*); sq_db_reconnect() keeps them. */
+sq_db *sq_db_open(const char *url, unsigned options, sq_err *err);
 void sq_db_close(sq_db *db); /* accepts NULL */
 /* Drops and re-opens the connection after a temporary error. */
 sq_errcode sq_db_reconnect(sq_db *db, sq_err *err);
@@ -111,6 +126,28 @@ typedef sq_errcode (*sq_db_row_cb)(void *ctx, char **row,
 sq_errcode sq_db_query(sq_db *db, const char *sql, const sq_param *params,
                        size_t n_params, sq_db_row_cb cb, void *ctx,
                        sq_err *err);
+
+/* Runs stmts[0..n) in order as one transaction, START TRANSACTION ...
+ * COMMIT, every statement bound with the same params (each uses the ones it
+ * names). On a connection opened with SQ_DB_MULTI_STATEMENTS that is one
+ * round trip; on any other it is one round trip per statement, with the same
+ * result. affected (may be NULL) gets n counts: statement i's affected rows
+ * (changed rows for an UPDATE, as sq_db_exec reports them).
+ *
+ * The server stops at the first statement that fails. Then the transaction is
+ * rolled back (nothing of it stays applied), the connection is ready for the
+ * next call, *failed (may be NULL) is the index of that statement (n: START
+ * TRANSACTION, COMMIT or the connection itself), and the code is mapped as
+ * sq_db_exec maps it: a lost connection, a deadlock or a lock wait timeout
+ * is SQ_EDB_CONNECT, so the caller reconnects and repeats the call.
+ *
+ * A statement is one statement without a ';' of its own (outside quotes and
+ * comments) and without an unclosed quote or comment: SQ_EINVAL before
+ * anything is sent, as is n == 0. Statements that return rows have them
+ * read and dropped. */
+sq_errcode sq_db_transaction(sq_db *db, const char *const *stmts, size_t n,
+                             const sq_param *params, size_t n_params,
+                             uint64_t *affected, size_t *failed, sq_err *err);
 
 /* Transactions for the ledger. */
 sq_errcode sq_db_begin(sq_db *db, sq_err *err);

@@ -360,25 +360,60 @@ static sq_errcode fence_refused(sq_db *db, const char *job_id, uint64_t token,
                     sq_job_state_name(s.state));
 }
 
-/* One fenced transition: job_sql must touch exactly the job's row or the
- * fence refused it (then the reason is worked out and returned); the
- * follow-up statements (attempt rows) run in the same transaction. */
+/* FENCED TRANSITIONS
+ * An attempt's start and end each change the job's row, fenced by the lease
+ * token, and the job's attempt rows. The job UPDATE is the fence: it changes
+ * the job's row (one row: id is the primary key) or nothing, and only when it
+ * changed the row may anything else of the transition be applied. All of it
+ * goes to the server as one transaction (sq_db_transaction: one round trip
+ * on a connection opened with SQ_DB_MULTI_STATEMENTS, as the worker's ledger
+ * connection is), so the client cannot look at the fence's answer before the
+ * follow-ups run. The server does instead:
+ *
+ *   START TRANSACTION; UPDATE sheetq_jobs ... (the fence);
+ *   SET @sq_fence = ROW_COUNT();
+ *   <follow-up> ... WHERE @sq_fence = 1 AND ...; ...; COMMIT
+ *
+ * Why the guard is exact: ROW_COUNT() right after the UPDATE is the number
+ * the client would read as its affected rows (rows changed; the connection
+ * does not ask for CLIENT_FOUND_ROWS), so @sq_fence = 1 holds exactly when
+ * the step-by-step version of this code (UPDATE, check affected rows, then
+ * the follow-ups or a rollback) ran the follow-ups. The variable is set by
+ * the statement right after the fence in the same session, and if the fence
+ * fails the server runs nothing after it, so no value from an earlier call is
+ * ever read. It does not depend on what the job row holds afterwards, which
+ * is what makes it exact where a guard on the row's new contents would not
+ * be: WHERE EXISTS (job has this token and state) also holds when this very
+ * call is repeated after its first run committed (LEDGER_RETRY after a lost
+ * reply): attempt_start would then mark its own attempt lost and insert it
+ * twice, succeeded would rewrite the attempt's finished_at although the fence
+ * refused, and attempt_failed with final = false (job back to runnable, same
+ * token) would too; a job's row can also match without changing (a repeat in
+ * the same millisecond: every column already holds the values), which the
+ * fence counts as refused and EXISTS would not. With the fence refused, the
+ * COMMIT commits nothing and fence_refused() works out why, as before.
+ *
+ * Each follow-up must carry FENCE_PASSED in its WHERE (an INSERT is written
+ * as INSERT ... SELECT ... FROM DUAL WHERE); fenced_transition checks. */
+#define FENCE_PASSED "@sq_fence = 1"
+#define MAX_FOLLOW_UPS 2
+
 static sq_errcode fenced_transition(sq_db *db, const char *job_id, uint64_t token,
                                     const char *job_sql, const char *const *then,
                                     size_t n_then, const sq_param *p, size_t n_p,
                                     sq_err *err) {
-  uint64_t changed = 0;
-  sq_errcode rc = sq_db_begin(db, err);
-  if (rc != SQ_OK) return rc;
-  rc = sq_db_exec(db, job_sql, p, n_p, &changed, err);
-  if (rc == SQ_OK && changed == 0) {
-    sq_db_rollback(db);
-    return fence_refused(db, job_id, token, err);
+  const char *stmts[2 + MAX_FOLLOW_UPS] = {job_sql, "SET @sq_fence = ROW_COUNT()"};
+  uint64_t affected[2 + MAX_FOLLOW_UPS] = {0};
+  sq_errcode rc;
+  if (n_then > MAX_FOLLOW_UPS)
+    return sq_err_set(err, SQ_EINTERNAL, "ledger: too many follow-ups");
+  for (size_t i = 0; i < n_then; i++) {
+    if (strstr(then[i], FENCE_PASSED) == NULL)
+      return sq_err_set(err, SQ_EINTERNAL, "ledger: a follow-up is not fenced");
+    stmts[2 + i] = then[i];
   }
-  for (size_t i = 0; rc == SQ_OK && i < n_then; i++)
-    rc = sq_db_exec(db, then[i], p, n_p, NULL, err);
-  if (rc == SQ_OK) rc = sq_db_commit(db, err);
-  if (rc != SQ_OK) sq_db_rollback(db);
+  rc = sq_db_transaction(db, stmts, 2 + n_then, p, n_p, affected, NULL, err);
+  if (rc == SQ_OK && affected[0] == 0) rc = fence_refused(db, job_id, token, err);
   return rc;
 }
 
@@ -389,9 +424,11 @@ sq_errcode sq_ledger_attempt_start(sq_db *db, const char *job_id, int attempt,
       /* An earlier attempt still marked running lost its worker. */
       "UPDATE sheetq_attempts SET outcome = 'lost', error_code = 'lease_lost', "
       "error = 'the worker stopped renewing its lease; the job was taken over', "
-      "finished_at = UTC_TIMESTAMP(3) WHERE job_id = :id AND outcome = 'running'",
+      "finished_at = UTC_TIMESTAMP(3) WHERE " FENCE_PASSED " AND job_id = :id "
+      "AND outcome = 'running'",
       "INSERT INTO sheetq_attempts (job_id, attempt, lease_token, worker, outcome, "
-      "started_at) VALUES (:id, :attempt, :token, :worker, 'running', UTC_TIMESTAMP(3))"};
+      "started_at) SELECT :id, :attempt, :token, :worker, 'running', UTC_TIMESTAMP(3) "
+      "FROM DUAL WHERE " FENCE_PASSED};
   sq_param p[] = {SQ_P_STR("id", job_id), SQ_P_I64("attempt", attempt),
                   SQ_P_U64("token", token), SQ_P_STR("worker", worker)};
   return fenced_transition(
@@ -411,8 +448,8 @@ sq_errcode sq_ledger_attempt_succeeded(sq_db *db, const char *job_id,
                                        sq_err *err) {
   static const char *const then[] = {
       "UPDATE sheetq_attempts SET outcome = 'succeeded', finished_at = "
-      "UTC_TIMESTAMP(3) WHERE job_id = :id AND attempt = :attempt "
-      "AND lease_token = :token"};
+      "UTC_TIMESTAMP(3) WHERE " FENCE_PASSED " AND job_id = :id "
+      "AND attempt = :attempt AND lease_token = :token"};
   sq_param p[] = {SQ_P_STR("id", job_id), SQ_P_I64("attempt", attempt),
                   SQ_P_U64("token", token), SQ_P_STR("key", output_key),
                   SQ_P_U64("rows", rows)};
@@ -431,8 +468,8 @@ sq_errcode sq_ledger_attempt_failed(sq_db *db, const char *job_id, int attempt,
                                     sq_err *err) {
   static const char *const then[] = {
       "UPDATE sheetq_attempts SET outcome = 'failed', error_code = :code, "
-      "error = :msg, finished_at = UTC_TIMESTAMP(3) WHERE job_id = :id "
-      "AND attempt = :attempt AND lease_token = :token"};
+      "error = :msg, finished_at = UTC_TIMESTAMP(3) WHERE " FENCE_PASSED " "
+      "AND job_id = :id AND attempt = :attempt AND lease_token = :token"};
   sq_param p[] = {SQ_P_STR("id", job_id),
                   SQ_P_I64("attempt", attempt),
                   SQ_P_U64("token", token),

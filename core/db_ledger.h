@@ -61,6 +61,10 @@ sq_errcode sq_ledger_submit(sq_db *db, const char *batch_id, const char *queue,
 sq_errcode sq_ledger_mark_runnable(sq_db *db, const sq_job *jobs, size_t n,
                                    sq_err *err);
 
+/* The three transitions of an attempt below are fenced by the token and
+ * all-or-nothing; each is one round trip on a connection opened with
+ * SQ_DB_MULTI_STATEMENTS (one per statement on any other), plus one to
+ * explain a refusal. */
 /* An attempt begins. SQ_ELEASE_LOST when a newer claim exists;
  * SQ_ECANCELLED when the job is already finished (succeeded, failed or
  * cancelled): the caller acknowledges the claim without running it. */

@@ -775,7 +775,9 @@ sq_errcode sq_supervisor_run(const sq_supervisor_options *opt, sq_err *err) {
     SQ_WARN("redis not reachable yet (%s); will keep trying", err->msg);
   }
   rc = SQ_OK;
-  sv.db = sq_db_connect(sv.cfg->mysql_url, err);
+  /* Several statements per query: each ledger transition of an attempt is
+   * one round trip (core/db_ledger.c, FENCED TRANSITIONS). */
+  sv.db = sq_db_open(sv.cfg->mysql_url, SQ_DB_MULTI_STATEMENTS, err);
   if (sv.db == NULL) {
     rc = err->code;
     goto out;

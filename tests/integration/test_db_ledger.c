@@ -1,0 +1,443 @@
+/* test_db_ledger.c - sq_db_transaction and the ledger's fenced attempt
+ * transitions against a real MariaDB.
+ *
+ * Needs SHEETQ_TEST_MYSQL_URL (what scripts/test.sh exports) or
+ * SHEETQ_MYSQL_URL; exits 77 (skipped) without either. The URL's database is
+ * never touched: the test creates its own, sqt_db_ledger_<pid>, refuses to
+ * run if that exists already, and drops it at the end. Every check runs on a
+ * connection opened with SQ_DB_MULTI_STATEMENTS (one round trip per
+ * transaction) and on a plain one (one per statement): both must give the
+ * same results. What the tables hold is read back with plain SELECTs.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/db.h"
+#include "core/db_ledger.h"
+#include "core/job.h"
+#include "core/period.h"
+#include "harness.h"
+
+static sq_db *admin;         /* creates and drops the database; holds locks */
+static sq_db *conns[2];      /* [0] multi-statements, [1] plain */
+static const char *const conn_names[2] = {"multi-statements", "plain"};
+static char test_db[64];
+static char test_url[1024];
+
+#define NEED_CONNECTIONS() ASSERT(admin != NULL && conns[0] != NULL && conns[1] != NULL)
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static sq_errcode append_row(void *ctx, char **row, const unsigned long *len,
+                             unsigned n_fields, sq_err *err) {
+  sq_buf *b = ctx;
+  sq_errcode rc = SQ_OK;
+  (void)len;
+  (void)err;
+  if (b->len > 0) rc = sq_buf_adds(b, "\n");
+  for (unsigned i = 0; i < n_fields && rc == SQ_OK; i++) {
+    if (i > 0) rc = sq_buf_adds(b, "|");
+    if (rc == SQ_OK) rc = sq_buf_adds(b, row[i] ? row[i] : "NULL");
+  }
+  return rc;
+}
+
+#define ROWS_MAX 8192
+#define SNAPSHOT_SIZE (2 * ROWS_MAX + 8)
+
+/* The rows of a query as "a|b\nc|d", or "ERROR ..." (a static buffer,
+ * valid until the next call). */
+static const char *rows(sq_db *c, const char *sql) {
+  static char out[ROWS_MAX];
+  sq_buf b;
+  sq_err err;
+  sq_buf_init(&b, sizeof out - 1);
+  if (sq_db_query(c, sql, NULL, 0, append_row, &b, &err) != SQ_OK)
+    snprintf(out, sizeof out, "ERROR %s", err.msg);
+  else
+    snprintf(out, sizeof out, "%s", sq_buf_str(&b));
+  sq_buf_free(&b);
+  return out;
+}
+
+/* Everything the ledger holds, for "nothing was applied" checks. */
+static void ledger_snapshot(sq_db *c, char *out, size_t cap) {
+  char jobs[ROWS_MAX];
+  snprintf(jobs, sizeof jobs, "%s",
+           rows(c, "SELECT id, state, live, attempts, lease_token, worker, output_key, "
+                   "rows_written, last_error_code, last_error, started_at, finished_at, "
+                   "updated_at FROM sheetq_jobs ORDER BY id"));
+  snprintf(out, cap, "%s\n--\n%s", jobs,
+           rows(c, "SELECT job_id, attempt, lease_token, worker, outcome, error_code, "
+                   "error, started_at, finished_at FROM sheetq_attempts "
+                   "ORDER BY job_id, attempt, lease_token"));
+}
+
+static sq_errcode exec(sq_db *c, const char *sql) {
+  sq_err err;
+  sq_errcode rc = sq_db_exec(c, sql, NULL, 0, NULL, &err);
+  if (rc != SQ_OK) fprintf(stderr, "  %s: %s\n", sql, err.msg);
+  return rc;
+}
+
+/* A fresh job of the ledger in state runnable; its id goes to id. */
+static sq_errcode new_job(sq_db *c, uint64_t report_id, char id[SQ_ID_SIZE]) {
+  sq_ledger_entry e;
+  sq_period period;
+  char batch[SQ_ID_SIZE];
+  sq_err err;
+  sq_errcode rc;
+  memset(&e, 0, sizeof e);
+  if ((rc = sq_period_parse("2026-10", &period, &err)) != SQ_OK ||
+      (rc = sq_id_new('b', batch)) != SQ_OK)
+    return rc;
+  e.job.tenant_id = 1;
+  e.job.report_id = report_id;
+  e.job.period = period;
+  if ((rc = sq_ledger_submit(c, batch, "q", period, 3, &e, 1, &err)) != SQ_OK ||
+      (rc = sq_ledger_mark_runnable(c, &e.job, 1, &err)) != SQ_OK) {
+    fprintf(stderr, "  new_job: %s\n", err.msg);
+    return rc;
+  }
+  memcpy(id, e.job.id, SQ_ID_SIZE);
+  return SQ_OK;
+}
+
+/* ---- set-up --------------------------------------------------------------- */
+
+TEST(setup) {
+  const char *url = getenv("SHEETQ_TEST_MYSQL_URL");
+  const char *path, *query;
+  char sql[128];
+  sq_err err;
+
+  if (url == NULL || *url == '\0') url = getenv("SHEETQ_MYSQL_URL");
+  if (url == NULL || *url == '\0') {
+    fprintf(stderr, "skip: set SHEETQ_TEST_MYSQL_URL or SHEETQ_MYSQL_URL\n");
+    exit(77);
+  }
+  admin = sq_db_connect(url, &err);
+  if (admin == NULL) FAIL_AT("connect: %s", err.msg);
+  snprintf(test_db, sizeof test_db, "sqt_db_ledger_%ld", (long)getpid());
+  snprintf(sql, sizeof sql, "CREATE DATABASE `%s` CHARACTER SET utf8mb4", test_db);
+  if (exec(admin, sql) != SQ_OK) {
+    test_db[0] = '\0'; /* someone else's: teardown must not drop it */
+    FAIL_AT("refusing to run: cannot create a fresh database");
+  }
+  snprintf(sql, sizeof sql, "USE `%s`", test_db);
+  ASSERT_INT_EQ(exec(admin, sql), SQ_OK);
+
+  /* The same URL with our database, so that a reconnect comes back to it. */
+  path = strchr(url + strlen("mysql://"), '/');
+  ASSERT(path != NULL);
+  query = strchr(path, '?');
+  snprintf(test_url, sizeof test_url, "%.*s/%s%s", (int)(path - url), url, test_db,
+           query ? query : "");
+  conns[0] = sq_db_open(test_url, SQ_DB_MULTI_STATEMENTS, &err);
+  if (conns[0] == NULL) FAIL_AT("connect: %s", err.msg);
+  conns[1] = sq_db_open(test_url, 0, &err);
+  if (conns[1] == NULL) FAIL_AT("connect: %s", err.msg);
+  ASSERT_INT_EQ(sq_ledger_migrate(admin, &err), SQ_OK);
+  ASSERT_INT_EQ(exec(admin, "CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, "
+                            "note VARCHAR(64) NULL) ENGINE=InnoDB"),
+                SQ_OK);
+}
+
+/* ---- sq_db_transaction ------------------------------------------------------ */
+
+TEST(transaction_affected_rows) {
+  static const char *const stmts[] = {
+      "INSERT INTO t (id, v) VALUES (1, 0), (2, 0), (3, 0)",
+      "UPDATE t SET v = :v WHERE id <= 2",
+      "UPDATE t SET v = :v WHERE id = 99",
+      "UPDATE t SET v = :v WHERE id = 1", /* already :v: matched, not changed */
+      "SELECT id FROM t", /* rows are read and dropped */
+      "DELETE FROM t WHERE id = 3 -- a comment at the end",
+  };
+  sq_param p[] = {SQ_P_I64("v", 7)};
+  NEED_CONNECTIONS();
+  for (int c = 0; c < 2; c++) {
+    uint64_t affected[6];
+    size_t failed = 42;
+    sq_err err;
+    fprintf(stderr, "  on the %s connection\n", conn_names[c]);
+    ASSERT_INT_EQ(exec(admin, "DELETE FROM t"), SQ_OK);
+    memset(affected, 0xff, sizeof affected);
+    ASSERT_INT_EQ(sq_db_transaction(conns[c], stmts, 6, p, 1, affected, &failed, &err),
+                  SQ_OK);
+    ASSERT_INT_EQ(affected[0], 3);
+    ASSERT_INT_EQ(affected[1], 2);
+    ASSERT_INT_EQ(affected[2], 0);
+    ASSERT_INT_EQ(affected[3], 0);
+    ASSERT_INT_EQ(affected[5], 1);
+    ASSERT_STR_EQ(rows(admin, "SELECT id, v FROM t ORDER BY id"), "1|7\n2|7");
+    /* The connection is ready for more. */
+    ASSERT_STR_EQ(rows(conns[c], "SELECT COUNT(*) FROM t"), "2");
+  }
+}
+
+TEST(transaction_error_rolls_back) {
+  static const char *const stmts[] = {
+      "INSERT INTO t (id, v) VALUES (10, 1)",
+      "INSERT INTO t (id, v) VALUES (:dup, 1)", /* duplicate key */
+      "INSERT INTO t (id, v) VALUES (11, 1)",
+  };
+  static const char *const after[] = {"UPDATE t SET v = v + 1 WHERE id = :dup"};
+  sq_param p[] = {SQ_P_I64("dup", 1)};
+  NEED_CONNECTIONS();
+  for (int c = 0; c < 2; c++) {
+    uint64_t affected[3];
+    size_t failed = 42;
+    sq_err err;
+    fprintf(stderr, "  on the %s connection\n", conn_names[c]);
+    ASSERT_INT_EQ(exec(admin, "DELETE FROM t"), SQ_OK);
+    ASSERT_INT_EQ(exec(admin, "INSERT INTO t (id, v) VALUES (1, 0)"), SQ_OK);
+    ASSERT_INT_EQ(sq_db_transaction(conns[c], stmts, 3, p, 1, affected, &failed, &err),
+                  SQ_EDB_QUERY);
+    ASSERT_INT_EQ(failed, 1);
+    ASSERT(strstr(err.msg, "statement 2 of 3") != NULL);
+    ASSERT(strstr(err.msg, "Duplicate entry") != NULL);
+    /* The first insert was rolled back, the third never ran. */
+    ASSERT_STR_EQ(rows(admin, "SELECT id, v FROM t ORDER BY id"), "1|0");
+    /* The connection is usable, outside any transaction. */
+    ASSERT_INT_EQ(sq_db_transaction(conns[c], after, 1, p, 1, affected, &failed, &err),
+                  SQ_OK);
+    ASSERT_INT_EQ(affected[0], 1);
+    ASSERT_STR_EQ(rows(admin, "SELECT id, v FROM t ORDER BY id"), "1|1");
+    ASSERT_STR_EQ(rows(conns[c], "SELECT @@in_transaction"), "0");
+  }
+}
+
+TEST(transaction_one_statement_each) {
+  static const char *const two[] = {"UPDATE t SET v = 5", "UPDATE t SET v = 6; DELETE FROM t"};
+  static const char *const unclosed[] = {"UPDATE t SET note = 'x"};
+  static const char *const comment[] = {"UPDATE t SET v = 5 /* ; "};
+  static const char *const quoted[] = {
+      "UPDATE t SET note = CONCAT('a;b', :s) WHERE id = 1 -- ; not a separator"};
+  /* A value cannot end the statement: it is escaped and quoted. */
+  sq_param p[] = {SQ_P_STR("s", "'; DELETE FROM t; -- \\")};
+  NEED_CONNECTIONS();
+  for (int c = 0; c < 2; c++) {
+    size_t failed = 42;
+    sq_err err;
+    fprintf(stderr, "  on the %s connection\n", conn_names[c]);
+    ASSERT_INT_EQ(exec(admin, "DELETE FROM t"), SQ_OK);
+    ASSERT_INT_EQ(exec(admin, "INSERT INTO t (id, v) VALUES (1, 0)"), SQ_OK);
+    ASSERT_INT_EQ(sq_db_transaction(conns[c], two, 2, p, 1, NULL, &failed, &err), SQ_EINVAL);
+    ASSERT_INT_EQ(failed, 1);
+    ASSERT_INT_EQ(sq_db_transaction(conns[c], unclosed, 1, p, 1, NULL, &failed, &err),
+                  SQ_EINVAL);
+    ASSERT_INT_EQ(sq_db_transaction(conns[c], comment, 1, p, 1, NULL, &failed, &err),
+                  SQ_EINVAL);
+    ASSERT_INT_EQ(sq_db_transaction(conns[c], two, 0, p, 1, NULL, &failed, &err), SQ_EINVAL);
+    /* Nothing of the refused ones ran, not even the first statement. */
+    ASSERT_STR_EQ(rows(admin, "SELECT id, v, note FROM t"), "1|0|NULL");
+    ASSERT_INT_EQ(sq_db_transaction(conns[c], quoted, 1, p, 1, NULL, &failed, &err), SQ_OK);
+    ASSERT_STR_EQ(rows(admin, "SELECT id, v, note FROM t"), "1|0|a;b'; DELETE FROM t; -- \\");
+  }
+}
+
+/* A temporary error (a lock wait timeout) comes back as sq_db_exec gives it,
+ * SQ_EDB_CONNECT, and what ran before it is rolled back. */
+TEST(transaction_lock_timeout) {
+  static const char *const stmts[] = {"INSERT INTO t (id, v) VALUES (20, 0)",
+                                      "UPDATE t SET v = 9 WHERE id = 1"};
+  NEED_CONNECTIONS();
+  for (int c = 0; c < 2; c++) {
+    size_t failed = 42;
+    sq_err err;
+    fprintf(stderr, "  on the %s connection\n", conn_names[c]);
+    ASSERT_INT_EQ(exec(admin, "DELETE FROM t"), SQ_OK);
+    ASSERT_INT_EQ(exec(admin, "INSERT INTO t (id, v) VALUES (1, 0)"), SQ_OK);
+    ASSERT_INT_EQ(exec(conns[c], "SET SESSION innodb_lock_wait_timeout = 1"), SQ_OK);
+    ASSERT_INT_EQ(sq_db_begin(admin, &err), SQ_OK);
+    ASSERT_STR_EQ(rows(admin, "SELECT id FROM t WHERE id = 1 FOR UPDATE"), "1");
+    ASSERT_INT_EQ(sq_db_transaction(conns[c], stmts, 2, NULL, 0, NULL, &failed, &err),
+                  SQ_EDB_CONNECT);
+    sq_db_rollback(admin);
+    ASSERT_INT_EQ(failed, 1);
+    ASSERT(strstr(err.msg, "Lock wait timeout") != NULL);
+    ASSERT_STR_EQ(rows(admin, "SELECT id, v FROM t ORDER BY id"), "1|0");
+    ASSERT_INT_EQ(exec(conns[c], "SET SESSION innodb_lock_wait_timeout = DEFAULT"), SQ_OK);
+  }
+}
+
+/* A lost connection is SQ_EDB_CONNECT; sq_db_reconnect keeps
+ * SQ_DB_MULTI_STATEMENTS (without it the server would refuse the
+ * multi-statement query of the next transaction as a syntax error). */
+TEST(transaction_lost_connection) {
+  static const char *const stmts[] = {"UPDATE t SET v = v + 1 WHERE id = 1",
+                                      "UPDATE t SET v = v + 1 WHERE id = 1"};
+  NEED_CONNECTIONS();
+  for (int c = 0; c < 2; c++) {
+    char kill[64], before[32];
+    uint64_t affected[2];
+    size_t failed = 42;
+    sq_err err;
+    fprintf(stderr, "  on the %s connection\n", conn_names[c]);
+    ASSERT_INT_EQ(exec(admin, "DELETE FROM t"), SQ_OK);
+    ASSERT_INT_EQ(exec(admin, "INSERT INTO t (id, v) VALUES (1, 0)"), SQ_OK);
+    snprintf(before, sizeof before, "%.20s", rows(conns[c], "SELECT CONNECTION_ID()"));
+    snprintf(kill, sizeof kill, "KILL %s", before);
+    ASSERT_INT_EQ(exec(admin, kill), SQ_OK);
+    ASSERT_INT_EQ(sq_db_transaction(conns[c], stmts, 2, NULL, 0, affected, &failed, &err),
+                  SQ_EDB_CONNECT);
+    ASSERT_STR_EQ(rows(admin, "SELECT v FROM t"), "0");
+    ASSERT_INT_EQ(sq_db_reconnect(conns[c], &err), SQ_OK);
+    ASSERT(strcmp(rows(conns[c], "SELECT CONNECTION_ID()"), before) != 0);
+    ASSERT_INT_EQ(sq_db_transaction(conns[c], stmts, 2, NULL, 0, affected, &failed, &err),
+                  SQ_OK);
+    ASSERT_INT_EQ(affected[1], 1);
+    ASSERT_STR_EQ(rows(admin, "SELECT v FROM t"), "2");
+  }
+}
+
+/* ---- fenced attempt transitions ------------------------------------------- */
+
+static const char *attempts_of(const char *job) {
+  char sql[256];
+  snprintf(sql, sizeof sql,
+           "SELECT attempt, lease_token, outcome, IFNULL(error_code, '-'), "
+           "finished_at IS NOT NULL FROM sheetq_attempts WHERE job_id = '%s' "
+           "ORDER BY lease_token", job);
+  return rows(admin, sql);
+}
+
+static const char *job_of(const char *job) {
+  char sql[256];
+  snprintf(sql, sizeof sql,
+           "SELECT state, IFNULL(live, '-'), attempts, IFNULL(lease_token, '-'), "
+           "IFNULL(output_key, '-'), IFNULL(last_error_code, '-') FROM sheetq_jobs "
+           "WHERE id = '%s'", job);
+  return rows(admin, sql);
+}
+
+TEST(fence_start_and_succeed) {
+  NEED_CONNECTIONS();
+  for (int c = 0; c < 2; c++) {
+    sq_db *db = conns[c];
+    char job[SQ_ID_SIZE], before[SNAPSHOT_SIZE], after[SNAPSHOT_SIZE];
+    sq_err err;
+    fprintf(stderr, "  on the %s connection\n", conn_names[c]);
+    ASSERT_INT_EQ(new_job(admin, 100 + (uint64_t)c, job), SQ_OK);
+    ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 1, 5, "w1", &err), SQ_OK);
+    ASSERT_STR_EQ(job_of(job), "running|1|1|5|-|-");
+    ASSERT_STR_EQ(attempts_of(job), "1|5|running|-|0");
+
+    /* A lower token, and the same token again (a repeated call): refused,
+     * nothing applied. */
+    ledger_snapshot(admin, before, sizeof before);
+    ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 2, 3, "w2", &err), SQ_ELEASE_LOST);
+    ASSERT(strstr(err.msg, "holds token 5") != NULL);
+    ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 1, 5, "w1", &err), SQ_ELEASE_LOST);
+    ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 1, 4, "old.xlsx", 1, &err),
+                  SQ_ELEASE_LOST);
+    ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 1, 4, false, SQ_ERENDER, "x", &err),
+                  SQ_ELEASE_LOST);
+    ledger_snapshot(admin, after, sizeof after);
+    ASSERT_STR_EQ(after, before);
+
+    /* A newer claim takes over: the old attempt is lost. */
+    ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 2, 7, "w2", &err), SQ_OK);
+    ASSERT_STR_EQ(attempts_of(job), "1|5|lost|lease_lost|1\n2|7|running|-|0");
+    ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 1, 5, "old.xlsx", 1, &err),
+                  SQ_ELEASE_LOST);
+    ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 2, 7, "k.xlsx", 42, &err), SQ_OK);
+    ASSERT_STR_EQ(job_of(job), "succeeded|1|2|7|k.xlsx|-");
+    ASSERT_STR_EQ(attempts_of(job), "1|5|lost|lease_lost|1\n2|7|succeeded|-|1");
+
+    /* Succeeded already: the same call again, a failure and a new claim
+     * are all refused as cancelled, and change nothing. */
+    ledger_snapshot(admin, before, sizeof before);
+    ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 2, 7, "k.xlsx", 42, &err),
+                  SQ_ECANCELLED);
+    ASSERT(strstr(err.msg, "already succeeded") != NULL);
+    ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 2, 7, true, SQ_ERENDER, "x", &err),
+                  SQ_ECANCELLED);
+    ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 3, 9, "w3", &err), SQ_ECANCELLED);
+    ledger_snapshot(admin, after, sizeof after);
+    ASSERT_STR_EQ(after, before);
+
+    ASSERT_INT_EQ(sq_ledger_attempt_start(db, "j000000000000000000000000", 1, 1, "w", &err),
+                  SQ_ENOT_FOUND);
+    ledger_snapshot(admin, after, sizeof after);
+    ASSERT_STR_EQ(after, before);
+    ASSERT_STR_EQ(rows(db, "SELECT @@in_transaction"), "0");
+  }
+}
+
+TEST(fence_failures) {
+  NEED_CONNECTIONS();
+  for (int c = 0; c < 2; c++) {
+    sq_db *db = conns[c];
+    char job[SQ_ID_SIZE], never[SQ_ID_SIZE], before[SNAPSHOT_SIZE], after[SNAPSHOT_SIZE];
+    sq_err err;
+    fprintf(stderr, "  on the %s connection\n", conn_names[c]);
+    ASSERT_INT_EQ(new_job(admin, 200 + (uint64_t)c, job), SQ_OK);
+    ASSERT_INT_EQ(new_job(admin, 300 + (uint64_t)c, never), SQ_OK);
+
+    /* Not final: back to runnable, still live. */
+    ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 1, 11, "w1", &err), SQ_OK);
+    ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 1, 11, false, SQ_ESTORAGE, "s3 down",
+                                           &err), SQ_OK);
+    ASSERT_STR_EQ(job_of(job), "runnable|1|1|11|-|storage");
+    ASSERT_STR_EQ(attempts_of(job), "1|11|failed|storage|1");
+
+    /* Another token cannot fail it. */
+    ledger_snapshot(admin, before, sizeof before);
+    ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 1, 10, true, SQ_ERENDER, "x", &err),
+                  SQ_ELEASE_LOST);
+    ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 1, 12, true, SQ_ERENDER, "x", &err),
+                  SQ_ELEASE_LOST);
+    ledger_snapshot(admin, after, sizeof after);
+    ASSERT_STR_EQ(after, before);
+
+    /* Final: failed, no longer live. */
+    ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 2, 12, "w2", &err), SQ_OK);
+    ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 2, 12, true, SQ_ERENDER, "bad cell",
+                                           &err), SQ_OK);
+    ASSERT_STR_EQ(job_of(job), "failed|-|2|12|-|render");
+    ASSERT_STR_EQ(attempts_of(job), "1|11|failed|storage|1\n2|12|failed|render|1");
+    ledger_snapshot(admin, before, sizeof before);
+    ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 2, 12, true, SQ_ERENDER, "bad cell",
+                                           &err), SQ_ECANCELLED);
+    ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 2, 12, false, SQ_ERENDER, "bad cell",
+                                           &err), SQ_ECANCELLED);
+    ledger_snapshot(admin, after, sizeof after);
+    ASSERT_STR_EQ(after, before);
+
+    /* A job that never started (token 0) fails without an attempt row. */
+    ASSERT_INT_EQ(sq_ledger_attempt_failed(db, never, 1, 0, true, SQ_EBAD_JOB, "malformed",
+                                           &err), SQ_OK);
+    ASSERT_STR_EQ(job_of(never), "failed|-|1|-|-|bad_job");
+    ASSERT_STR_EQ(attempts_of(never), "");
+    ASSERT_STR_EQ(rows(db, "SELECT @@in_transaction"), "0");
+  }
+}
+
+TEST(teardown) {
+  char sql[128];
+  sq_db_close(conns[0]);
+  sq_db_close(conns[1]);
+  conns[0] = conns[1] = NULL;
+  if (admin == NULL) return;
+  if (test_db[0] != '\0') {
+    snprintf(sql, sizeof sql, "DROP DATABASE `%s`", test_db);
+    if (exec(admin, sql) != SQ_OK) {
+      sq_db_close(admin);
+      admin = NULL;
+      FAIL_AT("cannot drop %s", test_db);
+    }
+  }
+  sq_db_close(admin);
+  admin = NULL;
+}
+
+TEST_MAIN(TEST_ENTRY(setup), TEST_ENTRY(transaction_affected_rows),
+          TEST_ENTRY(transaction_error_rolls_back), TEST_ENTRY(transaction_one_statement_each),
+          TEST_ENTRY(transaction_lock_timeout), TEST_ENTRY(transaction_lost_connection),
+          TEST_ENTRY(fence_start_and_succeed), TEST_ENTRY(fence_failures),
+          TEST_ENTRY(teardown))
