@@ -131,16 +131,32 @@ static const char load_report_sql[] =
     " WHERE r.id = :report_id"
     " ORDER BY i.position, i.id";
 
+/* The same with the period's record count as a last column: a scalar
+ * subquery over the (report_id, recorded_at) index, evaluated once (MariaDB
+ * caches a correlated subquery's result per outer value), which saves the
+ * round trip of a separate COUNT. */
+static const char load_report_counted_sql[] =
+    "SELECT r.id, r.tenant_id, r.name, t.name,"
+    " i.id, i.position, i.label, i.kind, i.unit,"
+    " (SELECT COUNT(*) FROM records c WHERE c.report_id = r.id"
+    "  AND c.recorded_at >= :start AND c.recorded_at < :end)"
+    " FROM reports r"
+    " LEFT JOIN tenants t ON t.id = r.tenant_id"
+    " LEFT JOIN report_items i ON i.report_id = r.id"
+    " WHERE r.id = :report_id"
+    " ORDER BY i.position, i.id";
 enum {
   LR_ID, LR_TENANT_ID, LR_NAME, LR_TENANT_NAME,
-  LR_ITEM_ID, LR_POSITION, LR_LABEL, LR_KIND, LR_UNIT, LR__COUNT
+  LR_ITEM_ID, LR_POSITION, LR_LABEL, LR_KIND, LR_UNIT, LR__COUNT,
+  LR_RECORDS = LR__COUNT /* load_report_counted_sql only */
 };
 
 typedef struct load_ctx {
   uint64_t report_id;
   sq_report *r;
   size_t items_cap;
-  bool seen; /* the report row arrived */
+  bool seen;         /* the report row arrived */
+  uint64_t *records; /* NULL: load_report_sql, no count column */
 } load_ctx;
 
 static sq_errcode load_row(void *arg, char **row, const unsigned long *len,
@@ -149,11 +165,15 @@ static sq_errcode load_row(void *arg, char **row, const unsigned long *len,
   sq_report *r = c->r;
   sq_report_item *it;
 
-  if (n_fields != LR__COUNT)
-    return sq_err_set(err, SQ_EINTERNAL, "report %llu: expected %d columns, got %u",
-                      (unsigned long long)c->report_id, LR__COUNT, n_fields);
+  unsigned want = c->records ? LR__COUNT + 1 : LR__COUNT;
+  if (n_fields != want)
+    return sq_err_set(err, SQ_EINTERNAL, "report %llu: expected %u columns, got %u",
+                      (unsigned long long)c->report_id, want, n_fields);
   if (!c->seen) {
     c->seen = true;
+    if (c->records && !sq_parse_u64(row[LR_RECORDS], len[LR_RECORDS], c->records))
+      return sq_err_set(err, SQ_EDB_DATA, "report %llu: malformed record count",
+                        (unsigned long long)c->report_id);
     if (!sq_parse_u64(row[LR_ID], len[LR_ID], &r->id) ||
         !sq_parse_u64(row[LR_TENANT_ID], len[LR_TENANT_ID], &r->tenant_id) ||
         row[LR_NAME] == NULL)
@@ -192,11 +212,13 @@ static sq_errcode load_row(void *arg, char **row, const unsigned long *len,
   return SQ_OK;
 }
 
-sq_errcode sq_db_load_report(sq_db *db, uint64_t report_id, sq_report *out,
-                             sq_err *err) {
+static sq_errcode load_report(sq_db *db, uint64_t report_id, const char *start,
+                              const char *end, sq_report *out, uint64_t *records,
+                              sq_err *err) {
   sq_report r;
   load_ctx c;
-  sq_param params[] = {SQ_P_U64("report_id", report_id)};
+  sq_param params[] = {SQ_P_U64("report_id", report_id), SQ_P_STR("start", start),
+                       SQ_P_STR("end", end)};
   sq_errcode rc;
 
   memset(&r, 0, sizeof r);
@@ -204,7 +226,9 @@ sq_errcode sq_db_load_report(sq_db *db, uint64_t report_id, sq_report *out,
   memset(out, 0, sizeof *out);
   c.report_id = report_id;
   c.r = &r;
-  rc = sq_db_query(db, load_report_sql, params, 1, load_row, &c, err);
+  c.records = records;
+  rc = sq_db_query(db, records ? load_report_counted_sql : load_report_sql, params,
+                   records ? 3 : 1, load_row, &c, err);
   if (rc != SQ_OK) goto out;
   if (!c.seen) {
     rc = sq_err_set(err, SQ_ENOT_FOUND, "report %llu: no such report",
@@ -216,6 +240,17 @@ sq_errcode sq_db_load_report(sq_db *db, uint64_t report_id, sq_report *out,
 out:
   sq_report_free(&r);
   return rc;
+}
+
+sq_errcode sq_db_load_report(sq_db *db, uint64_t report_id, sq_report *out,
+                             sq_err *err) {
+  return load_report(db, report_id, NULL, NULL, out, NULL, err);
+}
+
+sq_errcode sq_db_load_report_counted(sq_db *db, uint64_t report_id, const char *start,
+                                     const char *end, sq_report *out, uint64_t *records,
+                                     sq_err *err) {
+  return load_report(db, report_id, start, end, out, records, err);
 }
 
 /* ---- sq_db_stream_records ---------------------------------------------- */

@@ -36,6 +36,11 @@
  * loaded as SQ_ITEM_TEXT. */
 sq_errcode sq_db_load_report(sq_db *db, uint64_t report_id, sq_report *out,
                              sq_err *err);
+/* The same, plus the number of the report's records with start <= recorded_at
+ * < end in *records, in the same round trip. */
+sq_errcode sq_db_load_report_counted(sq_db *db, uint64_t report_id, const char *start,
+                                     const char *end, sq_report *out, uint64_t *records,
+                                     sq_err *err);
 
 /* Record callback. rec and its pointers are borrowed, valid only during the
  * call. Returning non-SQ_OK stops the stream; sq_db_stream_records() returns

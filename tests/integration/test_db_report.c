@@ -224,6 +224,45 @@ TEST(load_report_no_items) {
   sq_report_free(&r);
 }
 
+/* The report with the period's record count in the same query: the count
+ * honours both bounds (records 1, 4, 5, 6, 7 of report 10 in March 2024);
+ * the report itself loads exactly as sq_db_load_report() loads it. */
+TEST(load_report_counted) {
+  sq_report r, plain;
+  sq_err err;
+  uint64_t n = 12345;
+  ASSERT(db != NULL);
+  ASSERT_INT_EQ(sq_db_load_report_counted(db, 10, "2024-03-01 00:00:00",
+                                          "2024-04-01 00:00:00", &r, &n, &err),
+                SQ_OK);
+  ASSERT_INT_EQ(n, 5);
+  ASSERT_INT_EQ(sq_db_load_report(db, 10, &plain, &err), SQ_OK);
+  ASSERT_STR_EQ(r.name, plain.name);
+  ASSERT_STR_EQ(r.tenant_name, plain.tenant_name);
+  ASSERT_INT_EQ(r.n_items, plain.n_items);
+  for (size_t i = 0; i < r.n_items; i++) {
+    ASSERT_INT_EQ(r.items[i].id, plain.items[i].id);
+    ASSERT_STR_EQ(r.items[i].label, plain.items[i].label);
+  }
+  sq_report_free(&r);
+  sq_report_free(&plain);
+  /* no records in the range; a report without items still counts */
+  ASSERT_INT_EQ(sq_db_load_report_counted(db, 10, "2025-01-01 00:00:00",
+                                          "2025-02-01 00:00:00", &r, &n, &err),
+                SQ_OK);
+  ASSERT_INT_EQ(n, 0);
+  sq_report_free(&r);
+  ASSERT_INT_EQ(sq_db_load_report_counted(db, 50, "2024-03-01 00:00:00",
+                                          "2024-04-01 00:00:00", &r, &n, &err),
+                SQ_OK);
+  ASSERT_INT_EQ(r.n_items, 0);
+  ASSERT_INT_EQ(n, 1);
+  sq_report_free(&r);
+  ASSERT_INT_EQ(sq_db_load_report_counted(db, 999, "2024-03-01 00:00:00",
+                                          "2024-04-01 00:00:00", &r, &n, &err),
+                SQ_ENOT_FOUND);
+}
+
 TEST(load_report_errors) {
   sq_report r;
   sq_err err;
@@ -509,7 +548,8 @@ TEST(teardown) {
 }
 
 TEST_MAIN(TEST_ENTRY(setup), TEST_ENTRY(load_report),
-          TEST_ENTRY(load_report_no_items), TEST_ENTRY(load_report_errors),
+          TEST_ENTRY(load_report_no_items), TEST_ENTRY(load_report_counted),
+          TEST_ENTRY(load_report_errors),
           TEST_ENTRY(stream_records), TEST_ENTRY(stream_records_bounds),
           TEST_ENTRY(stream_records_stop), TEST_ENTRY(find_targets_default),
           TEST_ENTRY(find_targets_custom), TEST_ENTRY(find_targets_bad_custom),
