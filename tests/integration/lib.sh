@@ -46,6 +46,9 @@ T_DB="sqt_${T_NAME//[^a-zA-Z0-9]/_}_$$"
 T_QUEUE="t-${T_NAME//_/-}-$$"
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sheetq-$T_NAME.XXXXXX")
 T_OUT="$T_DIR/out"
+# Small reports render here (memory_tmpdir): the test's own directory, in
+# memory as by default when /dev/shm is there, so leftovers are the test's.
+T_MEM=$(mktemp -d /dev/shm/sheetq-$T_NAME.XXXXXX 2>/dev/null || mktemp -d "$T_DIR/mem.XXXXXX")
 
 sql() { # sql [ARGS...] < statements   -- against the test's database
   MYSQL_PWD="$T_MYSQL_PASS" mariadb --protocol=tcp -h "$T_MYSQL_HOST" -P "$T_MYSQL_PORT" \
@@ -70,6 +73,7 @@ cleanup() {
   done
   sql -e "DROP DATABASE IF EXISTS \`$T_DB\`" 2>/dev/null || true
   redis_del_queue 2>/dev/null || true
+  rm -rf "$T_MEM" # memory: not kept
   if ((rc == 0)); then rm -rf "$T_DIR"; else echo "kept $T_DIR for inspection" >&2; fi
 }
 trap cleanup EXIT
@@ -85,6 +89,7 @@ export SHEETQ_MYSQL_URL="mysql://$T_MYSQL_USER${T_MYSQL_PASS:+:$T_MYSQL_PASS}@$T
 export SHEETQ_REDIS_URL=$SHEETQ_TEST_REDIS_URL
 export SHEETQ_QUEUE=$T_QUEUE
 export SHEETQ_STORAGE_URL="file://$T_OUT"
+export SHEETQ_MEMORY_TMPDIR=$T_MEM
 export SHEETQ_RETRY_BACKOFF=${SHEETQ_RETRY_BACKOFF:-0}
 unset SHEETQ_CONFIG
 

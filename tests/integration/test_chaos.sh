@@ -83,6 +83,10 @@ SRV=$T_DIR/srv
 OUT=$T_DIR/out
 LOGS=$T_DIR/logs
 mkdir -p "$OUT" "$LOGS"
+# Small reports' scratch (memory_tmpdir, default /dev/shm): the test's own
+# directory, so what killed job processes leave there goes with $T_DIR.
+export SHEETQ_MEMORY_TMPDIR=$T_DIR/mem
+mkdir -p "$SHEETQ_MEMORY_TMPDIR"
 MARK=$T_DIR # CHAOS_RUN=$MARK tags workers and, through them, job processes
 
 fail() {
@@ -129,7 +133,7 @@ cleanup() {
   if ((rc == 0 || rc == 77)); then
     rm -rf "$T_DIR"
   else
-    rm -rf "$SRV/mariadb/data" "$OUT/.sheetq-tmp" "$T_DIR/scratch"
+    rm -rf "$SRV/mariadb/data" "$OUT/.sheetq-tmp" "$T_DIR/scratch" "$T_DIR/mem"
     echo "kept $T_DIR for inspection (logs/, servers.log, ledger_*.tsv)" >&2
   fi
   exit "$rc"

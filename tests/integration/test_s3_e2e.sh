@@ -39,6 +39,7 @@ status=$(sq status --batch "$batch" --json)
 succeeded=$($PY -c 'import json,sys; print(json.load(sys.stdin)["states"]["succeeded"])' <<<"$status")
 assert_eq "$want" "$succeeded" "succeeded jobs"
 [[ -z $(ls -A "$SHEETQ_TMPDIR") ]] || fail "rendered files left in the scratch directory"
+[[ -z $(ls -A "$SHEETQ_MEMORY_TMPDIR") ]] || fail "rendered files left in memory_tmpdir"
 
 # Everything under the prefix, nothing elsewhere; read back independently.
 aws_s3 s3 cp --recursive "s3://$bucket/monthly" "$T_DIR/download" --only-show-errors ||
