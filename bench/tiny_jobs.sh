@@ -8,9 +8,10 @@
 # started_at / ended_at; wall time (workers' launch to the last exit) is
 # printed too. Every run starts from an empty queue, ledger and output dir.
 #
-# sheetq runs with job_vcpus 0.125 and max_vcpus 1000, so neither the
-# cluster budget nor the worker's vCPUs (default: CPU count) limit it: each
-# worker runs up to vcpus / 0.125 jobs at once ("many"); it also runs with
+# sheetq runs with job_vcpus 0.125 and max_vcpus 1000, so the cluster
+# budget does not limit it; W workers on this one host split its CPUs
+# (--vcpus nproc/W each), so each runs up to vcpus / 0.125 jobs at once
+# ("many": 16 in all on 2 cores, however many workers); it also runs with
 # --concurrency 1 ("one"), one job at a time like an RQ worker. RQ runs with
 # its default forking worker and with SimpleWorker (no fork per job).
 #
@@ -102,7 +103,11 @@ run_sheetq() {
   fresh_output
   "$B_BIN" enqueue --period "$period" >/dev/null 2>"$B_DIR/enqueue.log" ||
     { cat "$B_DIR/enqueue.log" >&2; exit 1; }
-  read -r wall cpu < <(launch_workers "$w" "$B_BIN" worker --burst --concurrency "$conc")
+  # W workers on this one host share its CPUs, as they would be deployed:
+  # each offers nproc / W vCPUs (--vcpus), so together they run as many
+  # jobs at once as one worker offering them all.
+  read -r wall cpu < <(launch_workers "$w" "$B_BIN" worker --burst --concurrency "$conc" \
+    --vcpus "$(awk -v c="$(nproc)" -v w="$w" 'BEGIN { printf "%.3f", c / w }')")
   row=$(mariadb -N -e "SELECT COUNT(*), SUM(outcome = 'succeeded'),
       TIMESTAMPDIFF(MICROSECOND, MIN(started_at), MAX(finished_at)) / 1e6 FROM sheetq_attempts")
   read -r attempts ok span <<<"$row"
@@ -151,7 +156,7 @@ done
 echo "tiny-job throughput, $n jobs, files written to $out_kind ($out_dir): jobs/s from the first job start to the last job end"
 echo "(wall s from the workers' launch to the last exit; CPU ms per job of the workers,"
 echo "their job processes, MariaDB and Redis together)"
-echo "sheetq: job_vcpus 0.125, max_vcpus 1000, worker vcpus $(nproc) -> many = up to $slots jobs at once per worker, one = --concurrency 1"
+echo "sheetq: job_vcpus 0.125, max_vcpus 1000, each of W workers offers $(nproc)/W vCPUs -> many = up to $slots jobs at once per worker (the last run's), one = --concurrency 1"
 echo "rq $(/usr/bin/rq --version | awk '{print $NF}'): fork = default Worker (work horse per job), simple = SimpleWorker; job module preloaded (-c)"
 echo "load average (1/5/15 min): $load_before at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo
