@@ -2,6 +2,7 @@
 # Month-start peak (issue 7): every report of a month exported at once.
 #
 #   bench/month_start.sh [--scale F] [--runs N] [--period YYYY-MM]
+#                        [--baseline SHEETQ] [--no-peers]
 #
 # Workload (scale 1): scripts/demo_data.sh with 2,000 reports over 200
 # tenants, 10-60 items per report, record counts Zipf-like (exponent 1.4)
@@ -17,6 +18,9 @@
 #   single    the same with --concurrency 1: one job at a time;
 #   python    bench/month_start_python.py (PyMySQL + XlsxWriter) on a pool
 #             of nproc processes; makespan from first task start to last end.
+# --baseline runs another sheetq build (an older commit's) on the same data,
+# its runs alternating with the measured build's, and prints both and their
+# ratio; --no-peers skips the single-process and Python runs.
 # Prints the figures and ratios on stdout, progress on stderr. Needs root
 # once (scripts/setup.sh) and ~8 GB of free disk at scale 1.
 # shellcheck source=bench/lib.sh
@@ -24,13 +28,17 @@
 
 scale=1
 runs=3
+baseline=
+peers=1
 period=2026-10
 while (($# > 0)); do
   case $1 in
   --scale) scale=${2:?--scale needs a value}; shift 2 ;;
   --runs) runs=${2:?--runs needs a value}; shift 2 ;;
   --period) period=${2:?--period needs a value}; shift 2 ;;
-  *) sed -n '4p' "$0" | sed 's/^# *//' >&2; exit 2 ;;
+  --baseline) baseline=${2:?--baseline needs a sheetq binary}; shift 2 ;;
+  --no-peers) peers=0; shift ;;
+  *) sed -n '4,5p' "$0" | sed 's/^# *//' >&2; exit 2 ;;
   esac
 done
 [[ $scale =~ ^([0-9]+(\.[0-9]+)?|\.[0-9]+)$ ]] || { echo "--scale: expected a decimal" >&2; exit 2; }
@@ -99,10 +107,10 @@ run_sheetq() {
   redis-cli -u "$SHEETQ_REDIS_URL" FLUSHDB >/dev/null
   rm -rf "$B_DIR/out" && mkdir -p "$B_DIR/out"
   t0=$(now)
-  SHEETQ_JOB_VCPUS=1 "$B_BIN" enqueue --period "$period" >/dev/null 2>"$B_DIR/enqueue.log" ||
+  SHEETQ_JOB_VCPUS=1 "$run_bin" enqueue --period "$period" >/dev/null 2>"$B_DIR/enqueue.log" ||
     { cat "$B_DIR/enqueue.log" >&2; exit 1; }
   db0=$(db_cpu_s)
-  "$B_BIN" worker --burst "$@" 2>"$B_DIR/worker-$label.log" ||
+  "$run_bin" worker --burst "$@" 2>"$B_DIR/worker-$label.log" ||
     { tail -5 "$B_DIR/worker-$label.log" >&2; exit 1; }
   wall=$(since "$t0")
   db_run_s=$(calc "$(db_cpu_s) - $db0")
@@ -112,8 +120,18 @@ run_sheetq() {
     $wall, (SELECT SUM(rows_written) FROM sheetq_jobs), $db_run_s FROM sheetq_attempts a" >"$B_DIR/result"
 }
 
-sq_makespans=() sq_walls=() sq_db=()
+run_bin=$B_BIN # the build run_sheetq runs
+sq_makespans=() sq_walls=() sq_db=() base_makespans=()
 for ((r = 1; r <= runs; r++)); do
+  if [[ -n $baseline ]]; then
+    say "baseline run $r/$runs: $baseline"
+    run_bin=$baseline
+    run_sheetq "base-$r" --vcpus "$ncpu"
+    run_bin=$B_BIN
+    read -r m _ <"$B_DIR/result"
+    say "  makespan $m s"
+    base_makespans+=("$m")
+  fi
   say "sheetq run $r/$runs: one worker, --vcpus $ncpu, jobs of 1 vCPU"
   run_sheetq "all-$r" --vcpus "$ncpu"
   read -r m w rows dbr <"$B_DIR/result"
@@ -123,20 +141,23 @@ done
 sq_m=$(printf '%s\n' "${sq_makespans[@]}" | median)
 sq_w=$(printf '%s\n' "${sq_walls[@]}" | median)
 
-say "single process: one worker, --concurrency 1"
-run_sheetq single --vcpus "$ncpu" --concurrency 1
-read -r single_m single_w _ <"$B_DIR/result"
-say "  makespan $single_m s, wall $single_w s"
+single_m=- single_w=- py_m=- py_w=-
+if ((peers)); then
+  say "single process: one worker, --concurrency 1"
+  run_sheetq single --vcpus "$ncpu" --concurrency 1
+  read -r single_m single_w _ <"$B_DIR/result"
+  say "  makespan $single_m s, wall $single_w s"
 
-# ---- Python --------------------------------------------------------------
-say "python: PyMySQL + XlsxWriter, $ncpu processes"
-rm -rf "$B_DIR/out" && mkdir -p "$B_DIR/out"
-/usr/bin/python3 bench/month_start_python.py "$period" "$B_DIR/out" "$ncpu" >"$B_DIR/result"
-read -r _ _ py_m _ py_w _ py_reports _ py_rows <"$B_DIR/result"
-((py_reports == n_targets && py_rows == rows)) ||
-  { say "python exported $py_reports reports, $py_rows rows; sheetq $n_targets, $rows"; exit 1; }
-say "  makespan $py_m s, wall $py_w s"
-rm -rf "$B_DIR/out"
+  # ---- Python ------------------------------------------------------------
+  say "python: PyMySQL + XlsxWriter, $ncpu processes"
+  rm -rf "$B_DIR/out" && mkdir -p "$B_DIR/out"
+  /usr/bin/python3 bench/month_start_python.py "$period" "$B_DIR/out" "$ncpu" >"$B_DIR/result"
+  read -r _ _ py_m _ py_w _ py_reports _ py_rows <"$B_DIR/result"
+  ((py_reports == n_targets && py_rows == rows)) ||
+    { say "python exported $py_reports reports, $py_rows rows; sheetq $n_targets, $rows"; exit 1; }
+  say "  makespan $py_m s, wall $py_w s"
+  rm -rf "$B_DIR/out"
+fi
 
 # ---- report --------------------------------------------------------------
 load_after=$(uptime | sed 's/.*load average: //')
@@ -147,7 +168,15 @@ load time           $load_s s (scripts/demo_data.sh)
 floor               $floor_s s (sum of raw renders $raw_s s / $ncpu cores)
 reading             client $read_cpu_s s CPU (queries, JSON parsing, preparation), mariadbd $db_read_s s CPU: floor with reading $floor_read_s s
 sheetq              makespan $sq_m s (median of $runs: ${sq_makespans[*]}), wall $sq_w s; makespan / floor = $(calc "$sq_m / $floor_s" 2) (target <= 1.15); / floor with reading = $(calc "$sq_m / $floor_read_s" 2); mariadbd CPU ${sq_db[*]} s
+EOF
+if [[ -n $baseline ]]; then
+  base_m=$(printf '%s\n' "${base_makespans[@]}" | median)
+  echo "baseline            $baseline: makespan $base_m s (median of $runs: ${base_makespans[*]}); sheetq / baseline = $(calc "$sq_m / $base_m" 3)"
+fi
+if ((peers)); then
+  cat <<EOF
 single process      makespan $single_m s, wall $single_w s
 python              makespan $py_m s, wall $py_w s
 ratios              python / sheetq = $(calc "$py_m / $sq_m" 2), single / sheetq = $(calc "$single_m / $sq_m" 2)
 EOF
+fi
