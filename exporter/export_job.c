@@ -224,7 +224,7 @@ sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
   if (rc != SQ_OK) goto out;
   t_rendered = now_ms();
   if (out->stats.bad_values_json || out->stats.unknown_items || out->stats.truncated_cells)
-    SQ_LOG_JOB(SQ_LOG_WARN, job->id, 0,
+    SQ_LOG_JOB(SQ_LOG_WARN, job->id, attempt,
                "report %llu: %llu record(s) with values that are not JSON, "
                "%llu value(s) for unknown items skipped, %llu cell(s) truncated",
                (unsigned long long)job->report_id,
@@ -239,7 +239,7 @@ sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
                t_loaded - t_start, t_rendered - t_loaded, now_ms() - t_rendered);
 out:
   if (tmp_exists && unlink(tmp_path) != 0 && errno != ENOENT)
-    SQ_LOG_JOB(SQ_LOG_WARN, job->id, 0, "cannot remove %s: %s", tmp_path, strerror(errno));
+    SQ_LOG_JOB(SQ_LOG_WARN, job->id, attempt, "cannot remove %s: %s", tmp_path, strerror(errno));
   sq_report_free(&report);
   return rc;
 }
