@@ -32,6 +32,8 @@ typedef struct run_args {
   bool have_job_id, have_tenant, have_report, have_period;
   long attempt;
   bool serve; /* run for a worker: requests on stdin, JSON results on stdout */
+  bool gated;      /* this request's file waits for "go" (await_go) */
+  bool gate_read;  /* ... and its "go" or "abort" line has been read */
   long worker_pid; /* 0: not run by a worker */
 } run_args;
 
@@ -187,13 +189,31 @@ static void print_result(const run_args *a, sq_errcode rc, const sq_export_resul
  * Requests are one JSON object per line, written by the worker:
  *   {"job_id":"j...","tenant":"N","report":"N","period":"YYYY-MM","attempt":N}
  * (ids as strings, as in the queue's job payloads: BIGINT UNSIGNED does not
- * fit a JSON number)
+ * fit a JSON number), optionally with "gate":true: the worker sends the
+ * request before the ledger has recorded the attempt, and follows it with
+ * one line, "go" once it has or "abort" if the ledger refused. A gated job
+ * stores nothing before "go"; its gate line is read before its result is
+ * written, whatever the outcome, so requests and gate lines never mix.
  * Each gets exactly one result line (print_result) before the next is read.
  * End of input (the worker retired this process, or died) ends the loop. */
 
 static bool json_id(const cJSON *o, const char *name, uint64_t *out) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
   return cJSON_IsString(v) && sq_cli_parse_u64(v->valuestring, out) && *out > 0;
+}
+
+/* The gate line of a gated request: "go" lets the file be stored. */
+static sq_errcode await_go(void *ctx, sq_err *err) {
+  run_args *a = ctx;
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n = getline(&line, &cap, stdin);
+  bool go = n >= 2 && strncmp(line, "go", 2) == 0 && (n == 2 || line[2] == '\n');
+  a->gate_read = true;
+  free(line);
+  if (go) return SQ_OK;
+  return sq_err_set(err, SQ_ECANCELLED, n > 0 ? "withdrawn: the ledger refused the attempt"
+                                              : "withdrawn: the worker is gone");
 }
 
 static sq_errcode parse_request(const char *line, size_t len, run_args *a, sq_err *err) {
@@ -203,6 +223,7 @@ static sq_errcode parse_request(const char *line, size_t len, run_args *a, sq_er
   const cJSON *attempt = cJSON_GetObjectItemCaseSensitive(o, "attempt");
   sq_errcode rc = SQ_OK;
   memset(&a->job, 0, sizeof a->job);
+  a->gated = a->gate_read = false;
   if (!cJSON_IsString(id) || !sq_id_valid(id->valuestring, 'j') ||
       !json_id(o, "tenant", &a->job.tenant_id) || !json_id(o, "report", &a->job.report_id) ||
       !cJSON_IsNumber(attempt) || attempt->valueint < 1 || attempt->valueint > 100 ||
@@ -212,6 +233,7 @@ static sq_errcode parse_request(const char *line, size_t len, run_args *a, sq_er
   } else {
     snprintf(a->job.id, sizeof a->job.id, "%s", id->valuestring);
     a->attempt = attempt->valueint;
+    a->gated = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "gate"));
   }
   cJSON_Delete(o);
   return rc;
@@ -226,6 +248,7 @@ static sq_errcode run_one(const sq_config *cfg, run_args *a, sq_db **db,
                             sq_storage **storage, sq_export_result *result, sq_err *err) {
   sq_errcode rc;
   bool was_open = *db != NULL;
+  sq_export_gate gate = {await_go, a};
   sq_log_set_job(a->job.id, (int)a->attempt);
   if ((rc = inject_test_fault(&a->job, (int)a->attempt, err)) != SQ_OK) return rc;
   if (*storage == NULL) {
@@ -234,9 +257,11 @@ static sq_errcode run_one(const sq_config *cfg, run_args *a, sq_db **db,
     (void)sq_scratch_sweep(*storage, cfg, cfg->attempt_timeout + 3600);
   }
   if (*db == NULL && (*db = sq_db_connect(cfg->mysql_url, err)) == NULL) return err->code;
-  rc = sq_export_job(*db, *storage, cfg, &a->job, (int)a->attempt, result, err);
-  if (rc == SQ_EDB_CONNECT && was_open && sq_db_reconnect(*db, err) == SQ_OK)
-    rc = sq_export_job(*db, *storage, cfg, &a->job, (int)a->attempt, result, err);
+  rc = sq_export_job(*db, *storage, cfg, &a->job, (int)a->attempt, a->gated ? &gate : NULL,
+                     result, err);
+  if (rc == SQ_EDB_CONNECT && was_open && !a->gate_read && sq_db_reconnect(*db, err) == SQ_OK)
+    rc = sq_export_job(*db, *storage, cfg, &a->job, (int)a->attempt, a->gated ? &gate : NULL,
+                       result, err);
   return rc;
 }
 
@@ -261,6 +286,10 @@ static int serve(const sq_config *cfg, run_args *a) {
     if (line[n - 1] == '\n') line[--n] = '\0';
     rc = parse_request(line, (size_t)n, a, &err);
     if (rc == SQ_OK) rc = run_one(cfg, a, &db, &storage, &result, &err);
+    if (a->gated && !a->gate_read) { /* failed before its gate: read the line */
+      sq_err ignored;
+      (void)await_go(a, &ignored);
+    }
     if (rc != SQ_OK)
       SQ_LOG_JOB(SQ_LOG_ERROR, a->job.id, (int)a->attempt, "%s",
                  err.msg[0] ? err.msg : sq_strerror(rc));

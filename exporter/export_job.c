@@ -159,8 +159,8 @@ static double now_ms(void) {
 }
 
 sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
-                         const sq_job *job, int attempt, sq_export_result *out,
-                         sq_err *err) {
+                         const sq_job *job, int attempt, const sq_export_gate *gate,
+                         sq_export_result *out, sq_err *err) {
   sq_report report;
   sq_object_key_vars vars = {job->tenant_id, job->report_id, job->period, job->id};
   char period[SQ_PERIOD_STR_LEN], start[SQ_DATETIME_STR_LEN], end[SQ_DATETIME_STR_LEN];
@@ -231,6 +231,7 @@ sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
                (unsigned long long)out->stats.bad_values_json,
                (unsigned long long)out->stats.unknown_items,
                (unsigned long long)out->stats.truncated_cells);
+  if (gate != NULL && (rc = gate->wait(gate->ctx, err)) != SQ_OK) goto out;
   rc = sq_storage_put_file(storage, tmp_path, out->key, err);
   if (rc == SQ_OK)
     SQ_LOG_JOB(SQ_LOG_DEBUG, job->id, attempt,

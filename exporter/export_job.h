@@ -24,10 +24,19 @@ typedef struct sq_export_result {
   sq_xlsx_stats stats;
 } sq_export_result;
 
+/* A gate the finished file waits at before it is stored: the worker lets
+ * the job process start before the ledger has recorded the attempt, and
+ * nothing becomes visible until it has. wait() returns SQ_OK to store, or
+ * an error that ends the job (the file is discarded). */
+typedef struct sq_export_gate {
+  sq_errcode (*wait)(void *ctx, sq_err *err);
+  void *ctx;
+} sq_export_gate;
+
 /* attempt counts from 1; a first attempt of a small report renders in
- * memory (scratch.h). */
+ * memory (scratch.h). gate: NULL, or passed before storing. */
 sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
-                         const sq_job *job, int attempt, sq_export_result *out,
-                         sq_err *err);
+                         const sq_job *job, int attempt, const sq_export_gate *gate,
+                         sq_export_result *out, sq_err *err);
 
 #endif

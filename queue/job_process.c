@@ -142,6 +142,23 @@ int sq_job_process_send(sq_job_process *p, const char *line) {
   return p->writing ? 0 : UV_EPIPE;
 }
 
+static void on_gate_written(uv_write_t *req, int status) {
+  sq_job_process *p = req->data;
+  (void)status; /* as on_written */
+  p->gate_writing = false;
+}
+
+int sq_job_process_send_gate(sq_job_process *p, bool go) {
+  static char go_line[] = "go\n", abort_line[] = "abort\n";
+  uv_buf_t b = go ? uv_buf_init(go_line, sizeof go_line - 1)
+                  : uv_buf_init(abort_line, sizeof abort_line - 1);
+  if (p->gone || p->exited || uv_is_closing((uv_handle_t *)&p->in)) return UV_EPIPE;
+  if (p->gate_writing) return UV_EBUSY;
+  p->gate_req.data = p;
+  p->gate_writing = uv_write(&p->gate_req, (uv_stream_t *)&p->in, &b, 1, on_gate_written) == 0;
+  return p->gate_writing ? 0 : UV_EPIPE;
+}
+
 void sq_job_process_kill(sq_job_process *p, int signum) {
   if (!p->exited && !p->gone) uv_process_kill(&p->proc, signum);
 }

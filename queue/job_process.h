@@ -42,11 +42,11 @@ struct sq_job_process {
   const sq_job_process_events *ev;
   uv_process_t proc;
   uv_pipe_t in, out;
-  uv_write_t write_req;
+  uv_write_t write_req, gate_req;
   char request[SQ_JOB_PROCESS_REQUEST_MAX];
   sq_buf output; /* bytes after the last complete line */
   int open_handles;
-  bool exited, eof, gone, writing;
+  bool exited, eof, gone, writing, gate_writing;
   int64_t exit_status;
   int term_signal;
 };
@@ -61,6 +61,12 @@ int sq_job_process_spawn(sq_job_process *p, uv_loop_t *loop, const char *exe,
 /* Sends one request line (a '\n' is appended). Returns 0 or a libuv error
  * code (the process is gone, or a request is still being written). */
 int sq_job_process_send(sq_job_process *p, const char *line);
+
+/* Sends the gate line that follows a gated request ("go" lets its file be
+ * stored, else "abort"; see cmd/run_job.c). A write of its own, so it may
+ * follow the request at once. Returns 0 or a libuv error code (the process
+ * is gone, or a gate line is still being written). */
+int sq_job_process_send_gate(sq_job_process *p, bool go);
 
 /* Sends a signal; a no-op once the process has exited. */
 void sq_job_process_kill(sq_job_process *p, int signum);

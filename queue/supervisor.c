@@ -72,6 +72,7 @@ typedef struct job_run {
   uv_timer_t timeout_timer;
   bool lease_lost;  /* another worker owns the job now: record nothing */
   bool handed_back; /* released at shutdown: record nothing */
+  bool withdrawn;   /* the ledger refused its start: record nothing */
   bool timed_out;
   bool killed;      /* signalled: the attempt ends when the process does */
   uint64_t started_ms;
@@ -257,7 +258,9 @@ static void attempt_ended(job_run *a, const char *line, size_t len,
 
   uv_timer_stop(&a->renew_timer);
   uv_timer_stop(&a->timeout_timer);
-  if (a->handed_back) {
+  if (a->withdrawn) {
+    SQ_LOG_JOB(SQ_LOG_DEBUG, a->claim.id, a->claim.attempt, "withdrawn before storing anything");
+  } else if (a->handed_back) {
     SQ_LOG_JOB(SQ_LOG_INFO, a->claim.id, a->claim.attempt, "handed back at shutdown");
   } else if (a->lease_lost) {
     SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
@@ -378,48 +381,57 @@ static void on_timeout(uv_timer_t *t) {
 
 /* ---- starting an attempt ----------------------------------------------- */
 
-/* Handles a claim that must not run; returns true if it was consumed. */
-static bool screen_claim(supervisor *sv, sq_claim *c, sq_job *job) {
-  sq_err e, pe;
-  sq_errcode rc;
-  bool bad = false;
+/* The checks of a claim's payload; false, with the reason, if it cannot run. */
+static bool payload_ok(const sq_claim *c, sq_job *job, sq_err *why) {
   if (!sq_id_valid(c->id, 'j')) {
-    bad = true;
-    sq_err_set(&pe, SQ_EBAD_JOB, "\"%.64s\" is not a job id", c->id);
-  } else if (sq_job_from_json(c->payload, c->payload_len, job, &pe) != SQ_OK) {
-    bad = true;
-  } else if (strcmp(job->id, c->id) != 0) {
-    bad = true;
-    sq_err_set(&pe, SQ_EBAD_JOB, "job payload names job %s, not %s", job->id, c->id);
+    sq_err_set(why, SQ_EBAD_JOB, "\"%.64s\" is not a job id", c->id);
+    return false;
   }
-  rc = LEDGER_RETRY(sv, &e,
-      sq_ledger_attempt_start(sv->db, c->id, c->attempt, c->token,
-                              sv->worker_name, &e));
-  if (rc == SQ_OK && !bad) return false;
-  if (rc == SQ_OK || rc == SQ_ENOT_FOUND) {
-    /* Malformed, or unknown to the ledger: fail it for good with the reason,
-     * so it shows in the failed set instead of vanishing. */
-    const sq_err *why = bad ? &pe : &e;
-    if (rc == SQ_OK)
-      (void)LEDGER_RETRY(sv, &e,
-          sq_ledger_attempt_failed(sv->db, c->id, c->attempt, c->token, true,
-                                   SQ_EBAD_JOB, why->msg, &e));
-    SQ_LOG_JOB(SQ_LOG_ERROR, c->id, c->attempt, "rejected: %s", why->msg);
-    (void)sq_queue_fail(sv->queue, c->id, c->token, true, 0, SQ_EBAD_JOB,
-                        why->msg, sv->cfg->job_ttl, &e);
-    sv->jobs_failed++;
-  } else if (rc == SQ_ECANCELLED) {
-    /* Already finished in the ledger (a duplicate delivery): don't re-run. */
-    SQ_LOG_JOB(SQ_LOG_INFO, c->id, c->attempt, "not run: %s", e.msg);
-    (void)sq_queue_complete(sv->queue, c->id, c->token, sv->cfg->job_ttl, &e);
-  } else if (rc == SQ_ELEASE_LOST) {
-    SQ_LOG_JOB(SQ_LOG_WARN, c->id, c->attempt, "not run: %s", e.msg);
-  } else {
-    /* The ledger is unreachable: hand the job back unrun and back off. */
-    pause_claims(sv, &e);
-    (void)sq_queue_release(sv->queue, c->id, c->token, &e);
+  if (sq_job_from_json(c->payload, c->payload_len, job, why) != SQ_OK) return false;
+  if (strcmp(job->id, c->id) != 0) {
+    sq_err_set(why, SQ_EBAD_JOB, "job payload names job %s, not %s", job->id, c->id);
+    return false;
   }
   return true;
+}
+
+/* Fails a claim for good (malformed, or unknown to the ledger) with the
+ * reason, so it shows in the failed set instead of vanishing. started: the
+ * ledger holds this attempt (its failure can be recorded there). */
+static void reject_claim(supervisor *sv, const sq_claim *c, bool started, const sq_err *why) {
+  sq_err e;
+  if (started)
+    (void)LEDGER_RETRY(sv, &e,
+        sq_ledger_attempt_failed(sv->db, c->id, c->attempt, c->token, true,
+                                 SQ_EBAD_JOB, why->msg, &e));
+  SQ_LOG_JOB(SQ_LOG_ERROR, c->id, c->attempt, "rejected: %s", why->msg);
+  (void)sq_queue_fail(sv->queue, c->id, c->token, true, 0, SQ_EBAD_JOB,
+                      why->msg, sv->cfg->job_ttl, &e);
+  sv->jobs_failed++;
+}
+
+/* The ledger did not record the start of a well-formed claim (rc, e). */
+static void start_refused(supervisor *sv, const sq_claim *c, sq_errcode rc, sq_err *e) {
+  if (rc == SQ_ENOT_FOUND) {
+    reject_claim(sv, c, false, e);
+  } else if (rc == SQ_ECANCELLED) {
+    /* Already finished in the ledger (a duplicate delivery): don't re-run. */
+    SQ_LOG_JOB(SQ_LOG_INFO, c->id, c->attempt, "not run: %s", e->msg);
+    (void)sq_queue_complete(sv->queue, c->id, c->token, sv->cfg->job_ttl, e);
+  } else if (rc == SQ_ELEASE_LOST) {
+    SQ_LOG_JOB(SQ_LOG_WARN, c->id, c->attempt, "not run: %s", e->msg);
+  } else {
+    /* The ledger is unreachable: hand the job back unrun and back off. */
+    pause_claims(sv, e);
+    (void)sq_queue_release(sv->queue, c->id, c->token, e);
+  }
+}
+
+/* Records the attempt's start in the ledger: the fence that lets its file be
+ * stored. */
+static sq_errcode ledger_start(supervisor *sv, const sq_claim *c, sq_err *e) {
+  return LEDGER_RETRY(sv, e,
+      sq_ledger_attempt_start(sv->db, c->id, c->attempt, c->token, sv->worker_name, e));
 }
 
 static bool send_attempt(supervisor *sv, job_run *a) {
@@ -441,7 +453,7 @@ static bool send_attempt(supervisor *sv, job_run *a) {
    * escaping needed. */
   snprintf(request, sizeof request,
            "{\"job_id\":\"%s\",\"tenant\":\"%llu\",\"report\":\"%llu\",\"period\":\"%s\","
-           "\"attempt\":%d}",
+           "\"attempt\":%d,\"gate\":true}",
            a->job.id, (unsigned long long)a->job.tenant_id,
            (unsigned long long)a->job.report_id, period, a->claim.attempt);
   r = sq_job_process_send(&a->proc, request);
@@ -467,17 +479,27 @@ static job_run *free_slot(supervisor *sv) {
   return cold;
 }
 
+/* DESIGN: the job process gets the request first and the ledger records the
+ * start while it loads and renders; the request is gated, so the process
+ * stores nothing until this sends "go", which it does only once the ledger
+ * has accepted the attempt (the same fence as recording it first). A
+ * refused start sends "abort": the process discards its file and answers,
+ * and the attempt records nothing. The ledger's round trip and commit are
+ * off the job's critical path. */
 static void start_attempt(supervisor *sv, sq_claim *c) {
   job_run *a = NULL;
   sq_job job;
+  sq_err e;
+  sq_errcode rc;
   uint64_t renew_ms = (uint64_t)sv->cfg->lease_seconds * 1000 / 3;
 
-  if (screen_claim(sv, c, &job)) {
+  if (!payload_ok(c, &job, &e)) {
+    sq_err why = e;
+    reject_claim(sv, c, ledger_start(sv, c, &e) == SQ_OK, &why);
     sq_claim_free(c);
     return;
   }
   if ((a = free_slot(sv)) == NULL) { /* fill_slots checked: cannot happen */
-    sq_err e;
     (void)sq_queue_release(sv->queue, c->id, c->token, &e);
     sq_claim_free(c);
     return;
@@ -485,23 +507,33 @@ static void start_attempt(supervisor *sv, sq_claim *c) {
   a->busy = true;
   a->claim = *c;
   a->job = job;
-  a->lease_lost = a->handed_back = a->timed_out = a->killed = false;
+  a->lease_lost = a->handed_back = a->timed_out = a->killed = a->withdrawn = false;
   a->started_ms = uv_now(sv->loop);
   a->held_m = c->vcpus_m > 0 ? c->vcpus_m : 1;
   sv->n_running++;
   sv->used_m += a->held_m;
   if (!send_attempt(sv, a)) {
     /* Could not even start a process: a local problem (exec missing, fd
-     * limit). A temporary failure of this attempt. */
-    record_failure(sv, a, SQ_ECRASHED, "cannot start the job process");
+     * limit). A temporary failure of this attempt, once the ledger has it. */
+    if ((rc = ledger_start(sv, &a->claim, &e)) == SQ_OK)
+      record_failure(sv, a, SQ_ECRASHED, "cannot start the job process");
+    else
+      start_refused(sv, &a->claim, rc, &e);
     a->busy = false;
     sq_claim_free(&a->claim);
     return;
   }
-  SQ_LOG_JOB(SQ_LOG_INFO, a->claim.id, a->claim.attempt,
-             "started: tenant %llu report %llu period %04d-%02d (pid %d)",
-             (unsigned long long)job.tenant_id, (unsigned long long)job.report_id,
-             job.period.year, job.period.month, sq_job_process_pid(&a->proc));
+  if ((rc = ledger_start(sv, &a->claim, &e)) != SQ_OK) {
+    a->withdrawn = true;
+    start_refused(sv, &a->claim, rc, &e);
+    if (sq_job_process_send_gate(&a->proc, false) != 0) kill_attempt(a, SIGKILL);
+  } else {
+    if (sq_job_process_send_gate(&a->proc, true) != 0) kill_attempt(a, SIGKILL);
+    SQ_LOG_JOB(SQ_LOG_INFO, a->claim.id, a->claim.attempt,
+               "started: tenant %llu report %llu period %04d-%02d (pid %d)",
+               (unsigned long long)job.tenant_id, (unsigned long long)job.report_id,
+               job.period.year, job.period.month, sq_job_process_pid(&a->proc));
+  }
   uv_timer_start(&a->renew_timer, on_renew, renew_ms ? renew_ms : 1,
                  renew_ms ? renew_ms : 1);
   uv_timer_start(&a->timeout_timer, on_timeout,

@@ -2,16 +2,17 @@
 # Warm job processes (queue/job_process.h): a worker keeps its job process
 # between jobs, replaces one that crashed or was killed while idle, and the
 # process speaks a line protocol that rejects a malformed request without
-# dying.
+# dying; a gated request stores nothing before its "go" line, and a job the
+# ledger refuses is withdrawn without a file.
 source "$(dirname "$0")/lib.sh"
 
 load_schema
 sql "$T_DB" <<'SQL'
 INSERT INTO tenants (id, name) VALUES (1, 'T');
-INSERT INTO reports (id, tenant_id, name) SELECT seq, 1, CONCAT('R', seq) FROM seq_1_to_6;
-INSERT INTO report_items (id, report_id, position, label, kind) SELECT seq, seq, 1, 'V', 'number' FROM seq_1_to_6;
+INSERT INTO reports (id, tenant_id, name) SELECT seq, 1, CONCAT('R', seq) FROM seq_1_to_7;
+INSERT INTO report_items (id, report_id, position, label, kind) SELECT seq, seq, 1, 'V', 'number' FROM seq_1_to_7;
 INSERT INTO records (report_id, recorded_at, recorded_by, `values`)
-  SELECT seq, '2026-10-05 10:00:00', 'x', CONCAT('{"', seq, '": ', seq, '}') FROM seq_1_to_6;
+  SELECT seq, '2026-10-05 10:00:00', 'x', CONCAT('{"', seq, '": ', seq, '}') FROM seq_1_to_7;
 SQL
 pids() { # pids LOG -> the job process pid of each started attempt, in order
   sed -n 's/.*started: tenant [0-9]* report \([0-9]*\) .*(pid \([0-9]*\)).*/\1 \2/p' "$1"
@@ -40,6 +41,26 @@ assert_eq '{"ok":true,"key":"1/2/2026-10.xlsx","rows":1}' "${lines[4]}" "the req
 [[ -f $T_OUT/1/2/2026-10.xlsx ]] || fail "no file for the last request"
 [[ ! -e $T_OUT/.sheetq-tmp/j00000000000000000000dead.4242.xlsx.tmp ]] || fail "stale scratch file kept"
 [[ -e $T_OUT/.sheetq-tmp/j00000000000000000000beef.4343.xlsx.tmp ]] || fail "recent scratch file removed"
+rm -rf "$T_OUT"
+
+# --- 1b. gated requests: nothing is stored before "go" ---------------------
+# Each gated request is followed by one gate line, read before its result
+# even when the job failed first, so the two kinds of line stay in step.
+gated() { # gated ID REPORT: a gated request line
+  printf '{"job_id":"j%023d","tenant":"1","report":"%d","period":"2026-10","attempt":1,"gate":true}' "$1" "$2"
+}
+out=$(printf '%s\n' "$(gated 11 3)" abort "$(gated 12 99)" go "$(gated 13 4)" go "$(gated 14 5)" |
+  "$SHEETQ_BIN" run-job --serve 2>"$T_DIR/serve2.log") || fail "run-job --serve exited $?"
+mapfile -t lines <<<"$out"
+assert_eq 4 "${#lines[@]}" "result lines for 4 gated requests: $out"
+assert_contains "${lines[0]}" '"code":"cancelled"' "an aborted request"
+assert_contains "${lines[1]}" '"code":"not_found"' "a gated request that fails before its gate"
+assert_eq '{"ok":true,"key":"1/4/2026-10.xlsx","rows":1}' "${lines[2]}" "go, after a failed gated request"
+assert_contains "${lines[3]}" '"code":"cancelled"' "end of input at the gate"
+[[ ! -e $T_OUT/1/3/2026-10.xlsx ]] || fail "an aborted job stored its file"
+[[ ! -e $T_OUT/1/5/2026-10.xlsx ]] || fail "a job whose worker went away stored its file"
+[[ -z $(find "$T_OUT/.sheetq-tmp" "$SHEETQ_MEMORY_TMPDIR" -type f 2>/dev/null) ]] ||
+  fail "withdrawn files left in scratch: $(find "$T_OUT/.sheetq-tmp" "$SHEETQ_MEMORY_TMPDIR" -type f)"
 rm -rf "$T_OUT"
 
 # --- 2. one process serves a worker's jobs; a crash replaces it -----------
@@ -92,4 +113,18 @@ grep -q "idle job process $warm ended" "$T_DIR/w2.log" || fail "the idle process
 for s in $(pids "$T_DIR/w2.log" | cut -d' ' -f2); do
   ! kill -0 "$s" 2>/dev/null || fail "job process $s still runs after its worker stopped"
 done
-echo "ok: line protocol, warm reuse, crash and idle-kill replacement"
+# --- 4. a job the ledger refuses is withdrawn: its process stores nothing ----
+# (a cancel whose Redis half was lost: the ledger says cancelled, Redis still
+# offers the job). The process got the request before the ledger answered.
+sq enqueue --period 2026-10 --report 7 >/dev/null
+sql "$T_DB" -e "UPDATE sheetq_jobs SET state = 'cancelled' WHERE report_id = 7"
+SHEETQ_LOG_LEVEL=debug "$SHEETQ_BIN" worker --burst --concurrency 1 2>"$T_DIR/w3.log" ||
+  fail "worker: $(tail -3 "$T_DIR/w3.log")"
+grep -q "not run: job .* is already cancelled" "$T_DIR/w3.log" ||
+  fail "the refusal was not logged: $(grep -v DEBUG "$T_DIR/w3.log" | tail -3)"
+grep -q "withdrawn before storing anything" "$T_DIR/w3.log" || fail "the job was not withdrawn"
+[[ ! -e $T_OUT/1/7/2026-10.xlsx ]] || fail "a job the ledger refused stored its file"
+assert_eq cancelled "$(state 7)" "the refused job's ledger state"
+assert_eq 0 "$(sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_attempts a JOIN sheetq_jobs j ON j.id = a.job_id WHERE j.report_id = 7")" \
+  "attempts recorded for the refused job"
+echo "ok: line protocol, gated requests, warm reuse, crash and idle-kill replacement, withdrawal"
