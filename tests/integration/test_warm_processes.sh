@@ -85,7 +85,8 @@ assert_eq "${pid_of[2]}" "${pid_of[$first]}" "the process that ran the first job
 # --- 3. jobs in a row share one process; killing it while idle is survived -
 SHEETQ_LEDGER_CHECK_INTERVAL=3600 "$SHEETQ_BIN" worker --concurrency 1 2>"$T_DIR/w2.log" &
 w=$!
-trap 'kill $w 2>/dev/null; wait $w 2>/dev/null' EXIT
+# Then lib.sh's cleanup, which reads the test's exit status from $?.
+trap 'rc=$?; kill $w 2>/dev/null; wait $w 2>/dev/null; (exit $rc); cleanup' EXIT
 wait_state() { # wait_state REPORT STATE: up to 20 s
   for ((i = 0; i < 200; i++)); do
     [[ $(state "$1") == "$2" ]] && return 0
@@ -107,7 +108,7 @@ sq enqueue --period 2026-10 --report 6 >/dev/null
 wait_state 6 succeeded
 kill -TERM $w
 wait $w || fail "worker exited $? on SIGTERM"
-trap - EXIT
+trap cleanup EXIT
 grep -q "idle job process $warm ended" "$T_DIR/w2.log" || fail "the idle process's death was not logged"
 # No job process outlives its worker.
 for s in $(pids "$T_DIR/w2.log" | cut -d' ' -f2); do
