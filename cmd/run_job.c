@@ -191,9 +191,10 @@ static void print_result(const run_args *a, sq_errcode rc, const sq_export_resul
  * (ids as strings, as in the queue's job payloads: BIGINT UNSIGNED does not
  * fit a JSON number), optionally with "gate":true: the worker sends the
  * request before the ledger has recorded the attempt, and follows it with
- * one line, "go" once it has or "abort" if the ledger refused. A gated job
- * stores nothing before "go"; its gate line is read before its result is
- * written, whatever the outcome, so requests and gate lines never mix.
+ * "go" once it has (if the ledger refuses, it kills this process). A gated
+ * job stores nothing before "go"; any other gate line ("abort") or end of
+ * input withdraws it. The gate line is read before the result is written,
+ * whatever the outcome, so requests and gate lines never mix.
  * Each gets exactly one result line (print_result) before the next is read.
  * End of input (the worker retired this process, or died) ends the loop. */
 
@@ -212,7 +213,7 @@ static sq_errcode await_go(void *ctx, sq_err *err) {
   a->gate_read = true;
   free(line);
   if (go) return SQ_OK;
-  return sq_err_set(err, SQ_ECANCELLED, n > 0 ? "withdrawn: the ledger refused the attempt"
+  return sq_err_set(err, SQ_ECANCELLED, n > 0 ? "withdrawn by the worker"
                                               : "withdrawn: the worker is gone");
 }
 

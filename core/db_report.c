@@ -122,29 +122,26 @@ static sq_item_kind item_kind(const char *s, size_t len) {
 
 /* ---- sq_db_load_report ------------------------------------------------- */
 
-static const char load_report_sql[] =
-    "SELECT r.id, r.tenant_id, r.name, t.name,"
-    " i.id, i.position, i.label, i.kind, i.unit"
-    " FROM reports r"
-    " LEFT JOIN tenants t ON t.id = r.tenant_id"
-    " LEFT JOIN report_items i ON i.report_id = r.id"
-    " WHERE r.id = :report_id"
-    " ORDER BY i.position, i.id";
+/* One query for both forms; EXTRA_COLUMN is "" or the record count. */
+#define LOAD_REPORT_SQL(EXTRA_COLUMN)                     \
+  "SELECT r.id, r.tenant_id, r.name, t.name,"             \
+  " i.id, i.position, i.label, i.kind, i.unit" EXTRA_COLUMN \
+  " FROM reports r"                                       \
+  " LEFT JOIN tenants t ON t.id = r.tenant_id"            \
+  " LEFT JOIN report_items i ON i.report_id = r.id"       \
+  " WHERE r.id = :report_id"                              \
+  " ORDER BY i.position, i.id"
 
-/* The same with the period's record count as a last column: a scalar
- * subquery over the (report_id, recorded_at) index, evaluated once (MariaDB
- * caches a correlated subquery's result per outer value), which saves the
- * round trip of a separate COUNT. */
-static const char load_report_counted_sql[] =
-    "SELECT r.id, r.tenant_id, r.name, t.name,"
-    " i.id, i.position, i.label, i.kind, i.unit,"
-    " (SELECT COUNT(*) FROM records c WHERE c.report_id = r.id"
-    "  AND c.recorded_at >= :start AND c.recorded_at < :end)"
-    " FROM reports r"
-    " LEFT JOIN tenants t ON t.id = r.tenant_id"
-    " LEFT JOIN report_items i ON i.report_id = r.id"
-    " WHERE r.id = :report_id"
-    " ORDER BY i.position, i.id";
+static const char load_report_sql[] = LOAD_REPORT_SQL("");
+
+/* With the period's record count as a last column: a scalar subquery over
+ * the (report_id, recorded_at) index, evaluated once (MariaDB caches a
+ * correlated subquery's result per outer value), which saves the round trip
+ * of a separate COUNT. */
+static const char load_report_counted_sql[] = LOAD_REPORT_SQL(
+    ", (SELECT COUNT(*) FROM records c WHERE c.report_id = r.id"
+    " AND c.recorded_at >= :start AND c.recorded_at < :end)");
+
 enum {
   LR_ID, LR_TENANT_ID, LR_NAME, LR_TENANT_NAME,
   LR_ITEM_ID, LR_POSITION, LR_LABEL, LR_KIND, LR_UNIT, LR__COUNT,

@@ -168,6 +168,7 @@ sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
   sq_xlsx_options xo;
   sq_xlsx_report *xlsx;
   sq_scratch scratch;
+  const char *memory_dir;
   uint64_t records;
   bool tmp_exists = false;
   sq_errcode rc;
@@ -183,7 +184,8 @@ sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
   /* The record count decides where a first attempt renders (scratch.h);
    * it comes with the report, in the same round trip. */
   records = UINT64_MAX; /* unknown: render on disk */
-  rc = sq_scratch_wants_count(cfg, attempt)
+  memory_dir = sq_scratch_memory_dir(cfg, attempt);
+  rc = memory_dir != NULL
            ? sq_db_load_report_counted(db, job->report_id, start, end, &report, &records, err)
            : sq_db_load_report(db, job->report_id, &report, err);
   if (rc != SQ_OK) goto out;
@@ -196,7 +198,7 @@ sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
     goto out;
   }
 
-  scratch = sq_scratch_choose(storage, cfg, attempt, records, report.n_items);
+  scratch = sq_scratch_choose(storage, cfg, memory_dir, records, report.n_items);
   SQ_LOG_JOB(SQ_LOG_DEBUG, job->id, attempt, "report %llu: rendering in %s (%s)",
              (unsigned long long)job->report_id, scratch.render_dir,
              scratch.in_memory ? "memory" : "disk");

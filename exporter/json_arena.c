@@ -98,6 +98,12 @@ cJSON *sq_json_arena_parse(const char *s, size_t len) {
   return tree;
 }
 
+void sq_json_arena_last(size_t *in_block, size_t *spilled) {
+  const block *b = mine;
+  *in_block = b ? b->used : 0;
+  *spilled = b ? b->spilled : 0;
+}
+
 void sq_json_arena_drop(cJSON *tree) {
   const block *b = mine;
   /* All of it in the block: nothing to walk. Else cJSON_Delete frees the

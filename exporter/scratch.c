@@ -20,10 +20,15 @@ const char *sq_scratch_disk_dir(const sq_storage *storage, const sq_config *cfg)
 }
 
 /* memory_tmpdir when it is set ("" and "none" turn it off) and usable. */
-static const char *memory_dir(const sq_config *cfg) {
+static const char *usable_memory_dir(const sq_config *cfg) {
   const char *d = cfg->memory_tmpdir;
   if (d == NULL || d[0] == '\0' || strcmp(d, "none") == 0) return NULL;
   return access(d, W_OK | X_OK) == 0 ? d : NULL;
+}
+
+const char *sq_scratch_memory_dir(const sq_config *cfg, int attempt) {
+  if (attempt > 1 || cfg->memory_tmpdir_max_mb <= 0) return NULL;
+  return usable_memory_dir(cfg);
 }
 
 static bool fits_memory(const sq_config *cfg, uint64_t records, size_t n_items) {
@@ -40,20 +45,15 @@ static bool has_room(const char *dir, uint64_t records, size_t n_items) {
   return statvfs(dir, &v) == 0 && (uint64_t)v.f_bavail * v.f_frsize >= need;
 }
 
-bool sq_scratch_wants_count(const sq_config *cfg, int attempt) {
-  return attempt <= 1 && cfg->memory_tmpdir_max_mb > 0 && memory_dir(cfg) != NULL;
-}
-
-sq_scratch sq_scratch_choose(const sq_storage *storage, const sq_config *cfg, int attempt,
-                             uint64_t records, size_t n_items) {
+sq_scratch sq_scratch_choose(const sq_storage *storage, const sq_config *cfg,
+                             const char *memory_dir, uint64_t records, size_t n_items) {
   const char *disk = sq_scratch_disk_dir(storage, cfg);
   const char *own = cfg->tmpdir == NULL ? sq_storage_scratch_dir(storage) : NULL;
-  const char *mem = NULL;
   sq_scratch s = {disk, disk, false};
-  if (attempt <= 1 && fits_memory(cfg, records, n_items)) mem = memory_dir(cfg);
-  if (mem != NULL && has_room(mem, records, n_items)) {
-    s.render_dir = mem;
-    s.output_dir = own != NULL ? own : mem; /* file://: renamed into place */
+  if (memory_dir != NULL && fits_memory(cfg, records, n_items) &&
+      has_room(memory_dir, records, n_items)) {
+    s.render_dir = memory_dir;
+    s.output_dir = own != NULL ? own : memory_dir; /* file://: renamed into place */
     s.in_memory = true;
   }
   return s;
@@ -84,7 +84,7 @@ static size_t sweep_dir(const char *dir, time_t now, long max_age_s) {
 
 size_t sq_scratch_sweep(const sq_storage *storage, const sq_config *cfg, long max_age_s) {
   time_t now = time(NULL);
-  const char *disk = sq_scratch_disk_dir(storage, cfg), *mem = memory_dir(cfg);
+  const char *disk = sq_scratch_disk_dir(storage, cfg), *mem = usable_memory_dir(cfg);
   size_t removed = sweep_dir(disk, now, max_age_s);
   if (mem != NULL && strcmp(mem, disk) != 0) removed += sweep_dir(mem, now, max_age_s);
   return removed;

@@ -8,8 +8,8 @@
  * system (`memory_tmpdir`, default /dev/shm) they cost no disk writes and no
  * inode allocations on the disk's file system: on this project's test
  * machines (ext4 without a journal, which re-reads the inode of every
- * recently deleted file while looking for a free one) creating them was the
- * largest kernel cost of a small job.
+ * recently deleted file while looking for a free one) creating them led the
+ * kernel's share of tiny jobs' CPU (perf, docs/benchmarks.md).
  *
  * A report renders in memory when all of these hold: memory_tmpdir is set
  * and writable; the estimate records x (items + 2) x SQ_SCRATCH_CELL_BYTES
@@ -43,16 +43,16 @@ typedef struct sq_scratch {
  * else $TMPDIR, else /tmp. Never NULL. */
 const char *sq_scratch_disk_dir(const sq_storage *storage, const sq_config *cfg);
 
-/* Picks the directories for one attempt (attempt counts from 1) of a report
- * of about `records` records of `n_items` items. The strings belong to cfg,
- * storage or the environment. */
-sq_scratch sq_scratch_choose(const sq_storage *storage, const sq_config *cfg, int attempt,
-                             uint64_t records, size_t n_items);
+/* memory_tmpdir when this attempt (counting from 1) may render there: a
+ * first attempt, a non-zero bound, a usable directory; else NULL. Only then
+ * does the caller need the record count. */
+const char *sq_scratch_memory_dir(const sq_config *cfg, int attempt);
 
-/* True when the choice for this attempt depends on the record count (a
- * first attempt, with a usable memory_tmpdir and a non-zero bound): the
- * caller counts only then. */
-bool sq_scratch_wants_count(const sq_config *cfg, int attempt);
+/* Picks the directories for a report of about `records` records of
+ * `n_items` items; memory_dir is sq_scratch_memory_dir()'s answer. The
+ * strings belong to cfg, storage or the environment. */
+sq_scratch sq_scratch_choose(const sq_storage *storage, const sq_config *cfg,
+                             const char *memory_dir, uint64_t records, size_t n_items);
 
 /* Removes rendering leftovers ("*.xlsx.tmp") older than max_age_s from the
  * disk and the memory scratch directories: the files of job processes that

@@ -148,10 +148,9 @@ static void on_gate_written(uv_write_t *req, int status) {
   p->gate_writing = false;
 }
 
-int sq_job_process_send_gate(sq_job_process *p, bool go) {
-  static char go_line[] = "go\n", abort_line[] = "abort\n";
-  uv_buf_t b = go ? uv_buf_init(go_line, sizeof go_line - 1)
-                  : uv_buf_init(abort_line, sizeof abort_line - 1);
+int sq_job_process_send_go(sq_job_process *p) {
+  static char go_line[] = "go\n";
+  uv_buf_t b = uv_buf_init(go_line, sizeof go_line - 1);
   if (p->gone || p->exited || uv_is_closing((uv_handle_t *)&p->in)) return UV_EPIPE;
   if (p->gate_writing) return UV_EBUSY;
   p->gate_req.data = p;

@@ -62,11 +62,11 @@ int sq_job_process_spawn(sq_job_process *p, uv_loop_t *loop, const char *exe,
  * code (the process is gone, or a request is still being written). */
 int sq_job_process_send(sq_job_process *p, const char *line);
 
-/* Sends the gate line that follows a gated request ("go" lets its file be
- * stored, else "abort"; see cmd/run_job.c). A write of its own, so it may
- * follow the request at once. Returns 0 or a libuv error code (the process
- * is gone, or a gate line is still being written). */
-int sq_job_process_send_gate(sq_job_process *p, bool go);
+/* Sends "go", the gate line that lets a gated request's file be stored
+ * (cmd/run_job.c). A write of its own, so it may follow the request at once.
+ * Returns 0 or a libuv error code (the process is gone, or a gate line is
+ * still being written). */
+int sq_job_process_send_go(sq_job_process *p);
 
 /* Sends a signal; a no-op once the process has exited. */
 void sq_job_process_kill(sq_job_process *p, int signum);

@@ -483,9 +483,9 @@ static job_run *free_slot(supervisor *sv) {
  * start while it loads and renders; the request is gated, so the process
  * stores nothing until this sends "go", which it does only once the ledger
  * has accepted the attempt (the same fence as recording it first). A
- * refused start sends "abort": the process discards its file and answers,
- * and the attempt records nothing. The ledger's round trip and commit are
- * off the job's critical path. */
+ * refused start kills the process, as a lost lease does: it would otherwise
+ * render to the end for nothing. The attempt records nothing. The ledger's
+ * round trip and commit are off the job's critical path. */
 static void start_attempt(supervisor *sv, sq_claim *c) {
   job_run *a = NULL;
   sq_job job;
@@ -495,7 +495,11 @@ static void start_attempt(supervisor *sv, sq_claim *c) {
 
   if (!payload_ok(c, &job, &e)) {
     sq_err why = e;
-    reject_claim(sv, c, ledger_start(sv, c, &e) == SQ_OK, &why);
+    rc = ledger_start(sv, c, &e);
+    if (rc == SQ_OK || rc == SQ_ENOT_FOUND)
+      reject_claim(sv, c, rc == SQ_OK, &why);
+    else
+      start_refused(sv, c, rc, &e); /* e.g. the ledger is unreachable: later */
     sq_claim_free(c);
     return;
   }
@@ -524,16 +528,17 @@ static void start_attempt(supervisor *sv, sq_claim *c) {
     return;
   }
   if ((rc = ledger_start(sv, &a->claim, &e)) != SQ_OK) {
+    /* Judged when the process is gone; no lease to renew. */
     a->withdrawn = true;
     start_refused(sv, &a->claim, rc, &e);
-    if (sq_job_process_send_gate(&a->proc, false) != 0) kill_attempt(a, SIGKILL);
-  } else {
-    if (sq_job_process_send_gate(&a->proc, true) != 0) kill_attempt(a, SIGKILL);
-    SQ_LOG_JOB(SQ_LOG_INFO, a->claim.id, a->claim.attempt,
-               "started: tenant %llu report %llu period %04d-%02d (pid %d)",
-               (unsigned long long)job.tenant_id, (unsigned long long)job.report_id,
-               job.period.year, job.period.month, sq_job_process_pid(&a->proc));
+    kill_attempt(a, SIGKILL);
+    return;
   }
+  if (sq_job_process_send_go(&a->proc) != 0) kill_attempt(a, SIGKILL);
+  SQ_LOG_JOB(SQ_LOG_INFO, a->claim.id, a->claim.attempt,
+             "started: tenant %llu report %llu period %04d-%02d (pid %d)",
+             (unsigned long long)job.tenant_id, (unsigned long long)job.report_id,
+             job.period.year, job.period.month, sq_job_process_pid(&a->proc));
   uv_timer_start(&a->renew_timer, on_renew, renew_ms ? renew_ms : 1,
                  renew_ms ? renew_ms : 1);
   uv_timer_start(&a->timeout_timer, on_timeout,

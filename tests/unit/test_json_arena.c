@@ -56,8 +56,13 @@ TEST(parses_like_cjson) {
   sq_json_arena_install();
   sq_json_arena_install(); /* idempotent */
   for (int round = 0; round < 1000; round++) {
+    size_t in_block, spilled;
     t = sq_json_arena_parse(small, strlen(small));
     ASSERT(tree_ok(t, 30, 12));
+    /* It came from the block: 30 nodes and their strings, nothing malloc'ed. */
+    sq_json_arena_last(&in_block, &spilled);
+    ASSERT(in_block > 30 * sizeof(cJSON));
+    ASSERT_INT_EQ((long)spilled, 0);
     sq_json_arena_drop(t);
   }
   ASSERT(sq_json_arena_parse(bad, strlen(bad)) == NULL); /* malformed */
@@ -71,8 +76,11 @@ TEST(bigger_than_the_block) {
   char *huge = make_record(600, 30000), *small = make_record(10, 5);
   cJSON *t;
   for (int round = 0; round < 3; round++) {
+    size_t in_block, spilled;
     t = sq_json_arena_parse(huge, strlen(huge));
     ASSERT(tree_ok(t, 600, 30000));
+    sq_json_arena_last(&in_block, &spilled);
+    ASSERT(spilled > 0); /* more than the block's 4 MB */
     sq_json_arena_drop(t); /* frees what spilled to malloc */
     t = sq_json_arena_parse(small, strlen(small));
     ASSERT(tree_ok(t, 10, 5));

@@ -60,17 +60,17 @@ TEST(small_first_attempt_renders_in_memory) {
   setup();
   config(&c, NULL, "1"); /* 1 MB / ((20 + 2) x 128 B) = 372 records */
   s = file_storage();
-  ASSERT(sq_scratch_wants_count(&c, 1));
-  x = sq_scratch_choose(s, &c, 1, 372, 20);
+  ASSERT_STR_EQ(sq_scratch_memory_dir(&c, 1), mem);
+  x = sq_scratch_choose(s, &c, sq_scratch_memory_dir(&c, 1), 372, 20);
   ASSERT(x.in_memory);
   ASSERT_STR_EQ(x.render_dir, mem);
   /* file://: the output still goes next to storage, to be renamed in */
   ASSERT_STR_EQ(x.output_dir, own);
-  x = sq_scratch_choose(s, &c, 1, 373, 20);
+  x = sq_scratch_choose(s, &c, sq_scratch_memory_dir(&c, 1), 373, 20);
   ASSERT(!x.in_memory);
   ASSERT_STR_EQ(x.render_dir, own);
   ASSERT_STR_EQ(x.output_dir, own);
-  x = sq_scratch_choose(s, &c, 1, UINT64_MAX, 20); /* not counted */
+  x = sq_scratch_choose(s, &c, sq_scratch_memory_dir(&c, 1), UINT64_MAX, 20); /* not counted */
   ASSERT(!x.in_memory);
   sq_storage_free(s);
   sq_config_free(&c);
@@ -82,9 +82,9 @@ TEST(retries_render_on_disk) {
   setup();
   config(&c, NULL, "16");
   s = file_storage();
-  ASSERT(!sq_scratch_wants_count(&c, 2));
-  ASSERT(!sq_scratch_choose(s, &c, 2, 1, 1).in_memory);
-  ASSERT(sq_scratch_choose(s, &c, 1, 1, 1).in_memory);
+  ASSERT(sq_scratch_memory_dir(&c, 2) == NULL);
+  ASSERT(!sq_scratch_choose(s, &c, sq_scratch_memory_dir(&c, 2), 1, 1).in_memory);
+  ASSERT(sq_scratch_choose(s, &c, sq_scratch_memory_dir(&c, 1), 1, 1).in_memory);
   sq_storage_free(s);
   sq_config_free(&c);
 }
@@ -97,15 +97,15 @@ TEST(off_or_unusable_memory_dir_renders_on_disk) {
   for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
     sq_config c;
     config(&c, dirs[i], "16");
-    ASSERT(!sq_scratch_wants_count(&c, 1));
-    ASSERT(!sq_scratch_choose(s, &c, 1, 1, 1).in_memory);
+    ASSERT(sq_scratch_memory_dir(&c, 1) == NULL);
+    ASSERT(!sq_scratch_choose(s, &c, sq_scratch_memory_dir(&c, 1), 1, 1).in_memory);
     sq_config_free(&c);
   }
   {
     sq_config c;
     config(&c, NULL, "0"); /* bound 0: off */
-    ASSERT(!sq_scratch_wants_count(&c, 1));
-    ASSERT(!sq_scratch_choose(s, &c, 1, 0, 1).in_memory);
+    ASSERT(sq_scratch_memory_dir(&c, 1) == NULL);
+    ASSERT(!sq_scratch_choose(s, &c, sq_scratch_memory_dir(&c, 1), 0, 1).in_memory);
     sq_config_free(&c);
   }
   sq_storage_free(s);
@@ -121,10 +121,10 @@ TEST(tmpdir_set_output_follows_render_dir) {
   ASSERT_INT_EQ(sq_config_set(&c, "tmpdir", base, &e), SQ_OK);
   s = file_storage();
   ASSERT_STR_EQ(sq_scratch_disk_dir(s, &c), base);
-  x = sq_scratch_choose(s, &c, 1, 10, 5);
+  x = sq_scratch_choose(s, &c, sq_scratch_memory_dir(&c, 1), 10, 5);
   ASSERT(x.in_memory);
   ASSERT_STR_EQ(x.output_dir, mem); /* copied into storage afterwards */
-  x = sq_scratch_choose(s, &c, 2, 10, 5);
+  x = sq_scratch_choose(s, &c, sq_scratch_memory_dir(&c, 2), 10, 5);
   ASSERT_STR_EQ(x.output_dir, base);
   ASSERT_STR_EQ(x.render_dir, base);
   sq_storage_free(s);
