@@ -507,15 +507,14 @@ static sq_errcode drop_result(sq_db *db, sq_err *err, const char *what) {
 }
 
 /* Without SQ_DB_MULTI_STATEMENTS: the same statements, one call each. */
-static sq_errcode transaction_each(sq_db *db, const char *const *stmts, size_t n,
-                                   const sq_param *params, size_t n_params,
+static sq_errcode transaction_each(sq_db *db, const sq_db_stmt *stmts, size_t n,
                                    uint64_t *affected, size_t *failed, sq_err *err) {
   sq_buf check;
   sq_errcode rc = SQ_OK;
   /* Refuse what the multi-statement path would refuse, on every path. */
   for (size_t i = 0; i < n; i++) {
     sq_buf_init(&check, SQL_MAX);
-    rc = bind_sql(db, stmts[i], params, n_params, true, &check, err);
+    rc = bind_sql(db, stmts[i].sql, stmts[i].params, stmts[i].n_params, true, &check, err);
     sq_buf_free(&check);
     if (rc != SQ_OK) {
       *failed = i;
@@ -524,7 +523,7 @@ static sq_errcode transaction_each(sq_db *db, const char *const *stmts, size_t n
   }
   if ((rc = sq_db_begin(db, err)) != SQ_OK) return rc;
   for (size_t i = 0; i < n; i++) {
-    if ((rc = sq_db_exec(db, stmts[i], params, n_params,
+    if ((rc = sq_db_exec(db, stmts[i].sql, stmts[i].params, stmts[i].n_params,
                          affected ? &affected[i] : NULL, err)) != SQ_OK) {
       *failed = i;
       if (err) { /* name the statement, as transaction_multi does */
@@ -559,8 +558,7 @@ static void name_result(char *what, size_t cap, size_t k, size_t n) {
  * error is noted before anything else touches mysql_errno, and the
  * transaction rolled back. The separator starts with a newline so that a
  * "--" comment at the end of a statement cannot swallow the ';'. */
-static sq_errcode transaction_multi(sq_db *db, const char *const *stmts, size_t n,
-                                    const sq_param *params, size_t n_params,
+static sq_errcode transaction_multi(sq_db *db, const sq_db_stmt *stmts, size_t n,
                                     uint64_t *affected, size_t *failed, sq_err *err) {
   static const char sep[] = "\n;\n";
   char what[80]; /* name_result: up to 2 x 20 digits */
@@ -572,7 +570,8 @@ static sq_errcode transaction_multi(sq_db *db, const char *const *stmts, size_t 
   rc = sq_buf_adds(&sql, "START TRANSACTION");
   for (size_t i = 0; i < n && rc == SQ_OK; i++) {
     if ((rc = sq_buf_adds(&sql, sep)) != SQ_OK) break;
-    if ((rc = bind_sql(db, stmts[i], params, n_params, true, &sql, err)) != SQ_OK) {
+    if ((rc = bind_sql(db, stmts[i].sql, stmts[i].params, stmts[i].n_params, true, &sql,
+                       err)) != SQ_OK) {
       *failed = i; /* err says why; nothing was sent */
       goto out;
     }
@@ -617,9 +616,8 @@ out:
   return rc;
 }
 
-sq_errcode sq_db_transaction(sq_db *db, const char *const *stmts, size_t n,
-                             const sq_param *params, size_t n_params,
-                             uint64_t *affected, size_t *failed, sq_err *err) {
+sq_errcode sq_db_transaction_stmts(sq_db *db, const sq_db_stmt *stmts, size_t n,
+                                   uint64_t *affected, size_t *failed, sq_err *err) {
   size_t ignored;
   sq_errcode rc;
   if (failed == NULL) failed = &ignored;
@@ -627,8 +625,20 @@ sq_errcode sq_db_transaction(sq_db *db, const char *const *stmts, size_t n,
   if (n == 0) return sq_err_set(err, SQ_EINVAL, "a transaction needs a statement");
   if (db->conn == NULL && (rc = open_conn(db, err)) != SQ_OK) return rc;
   if (db->options & SQ_DB_MULTI_STATEMENTS)
-    return transaction_multi(db, stmts, n, params, n_params, affected, failed, err);
-  return transaction_each(db, stmts, n, params, n_params, affected, failed, err);
+    return transaction_multi(db, stmts, n, affected, failed, err);
+  return transaction_each(db, stmts, n, affected, failed, err);
+}
+
+sq_errcode sq_db_transaction(sq_db *db, const char *const *stmts, size_t n,
+                             const sq_param *params, size_t n_params,
+                             uint64_t *affected, size_t *failed, sq_err *err) {
+  sq_db_stmt *each = calloc(n ? n : 1, sizeof *each);
+  sq_errcode rc;
+  if (each == NULL) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  for (size_t i = 0; i < n; i++) each[i] = (sq_db_stmt){stmts[i], params, n_params};
+  rc = sq_db_transaction_stmts(db, each, n, affected, failed, err);
+  free(each);
+  return rc;
 }
 
 sq_errcode sq_db_begin(sq_db *db, sq_err *err) {

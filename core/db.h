@@ -149,6 +149,19 @@ sq_errcode sq_db_transaction(sq_db *db, const char *const *stmts, size_t n,
                              const sq_param *params, size_t n_params,
                              uint64_t *affected, size_t *failed, sq_err *err);
 
+/* A statement with its own parameters. */
+typedef struct sq_db_stmt {
+  const char *sql;
+  const sq_param *params;
+  size_t n_params;
+} sq_db_stmt;
+
+/* sq_db_transaction with parameters per statement: several independent
+ * changes (each naming :id its own way) in one transaction and one round
+ * trip. */
+sq_errcode sq_db_transaction_stmts(sq_db *db, const sq_db_stmt *stmts, size_t n,
+                                   uint64_t *affected, size_t *failed, sq_err *err);
+
 /* Transactions for the ledger. */
 sq_errcode sq_db_begin(sq_db *db, sq_err *err);
 sq_errcode sq_db_commit(sq_db *db, sq_err *err);

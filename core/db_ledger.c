@@ -397,29 +397,19 @@ static sq_errcode fence_refused(sq_db *db, const char *job_id, uint64_t token,
  * as INSERT ... SELECT ... FROM DUAL WHERE); fenced_transition checks. */
 #define FENCE_PASSED "@sq_fence = 1"
 #define MAX_FOLLOW_UPS 2
+#define STEP_STMTS (2 + MAX_FOLLOW_UPS)
+#define STEP_PARAMS 7
 
-static sq_errcode fenced_transition(sq_db *db, const char *job_id, uint64_t token,
-                                    const char *job_sql, const char *const *then,
-                                    size_t n_then, const sq_param *p, size_t n_p,
-                                    sq_err *err) {
-  const char *stmts[2 + MAX_FOLLOW_UPS] = {job_sql, "SET @sq_fence = ROW_COUNT()"};
-  uint64_t affected[2 + MAX_FOLLOW_UPS] = {0};
-  sq_errcode rc;
-  if (n_then > MAX_FOLLOW_UPS)
-    return sq_err_set(err, SQ_EINTERNAL, "ledger: too many follow-ups");
-  for (size_t i = 0; i < n_then; i++) {
-    if (strstr(then[i], FENCE_PASSED) == NULL)
-      return sq_err_set(err, SQ_EINTERNAL, "ledger: a follow-up is not fenced");
-    stmts[2 + i] = then[i];
-  }
-  rc = sq_db_transaction(db, stmts, 2 + n_then, p, n_p, affected, NULL, err);
-  if (rc == SQ_OK && affected[0] == 0) rc = fence_refused(db, job_id, token, err);
-  return rc;
-}
+/* A step as statements: the fence, the guard, the follow-ups. */
+typedef struct step_sql {
+  const char *fence;
+  const char *const *then;
+  size_t n_then;
+  sq_param p[STEP_PARAMS];
+  size_t n_p;
+} step_sql;
 
-sq_errcode sq_ledger_attempt_start(sq_db *db, const char *job_id, int attempt,
-                                   uint64_t token, const char *worker,
-                                   sq_err *err) {
+static void start_sql(const sq_ledger_step *s, step_sql *q) {
   static const char *const then[] = {
       /* An earlier attempt still marked running lost its worker. */
       "UPDATE sheetq_attempts SET outcome = 'lost', error_code = 'lease_lost', "
@@ -429,65 +419,154 @@ sq_errcode sq_ledger_attempt_start(sq_db *db, const char *job_id, int attempt,
       "INSERT INTO sheetq_attempts (job_id, attempt, lease_token, worker, outcome, "
       "started_at) SELECT :id, :attempt, :token, :worker, 'running', UTC_TIMESTAMP(3) "
       "FROM DUAL WHERE " FENCE_PASSED};
-  sq_param p[] = {SQ_P_STR("id", job_id), SQ_P_I64("attempt", attempt),
-                  SQ_P_U64("token", token), SQ_P_STR("worker", worker)};
-  return fenced_transition(
-      db, job_id, token,
-      "UPDATE sheetq_jobs SET state = 'running', attempts = :attempt, "
-      "lease_token = :token, worker = :worker, "
-      "started_at = COALESCE(started_at, UTC_TIMESTAMP(3)), "
-      "updated_at = UTC_TIMESTAMP(3) WHERE id = :id "
-      "AND state IN ('submitted','runnable','running') "
-      "AND (lease_token IS NULL OR lease_token < :token)",
-      then, 2, p, 4, err);
+  q->fence = "UPDATE sheetq_jobs SET state = 'running', attempts = :attempt, "
+             "lease_token = :token, worker = :worker, "
+             "started_at = COALESCE(started_at, UTC_TIMESTAMP(3)), "
+             "updated_at = UTC_TIMESTAMP(3) WHERE id = :id "
+             "AND state IN ('submitted','runnable','running') "
+             "AND (lease_token IS NULL OR lease_token < :token)";
+  q->then = then;
+  q->n_then = 2;
+  q->p[0] = SQ_P_STR("id", s->job_id);
+  q->p[1] = SQ_P_I64("attempt", s->attempt);
+  q->p[2] = SQ_P_U64("token", s->token);
+  q->p[3] = SQ_P_STR("worker", s->worker);
+  q->n_p = 4;
+}
+
+static void succeeded_sql(const sq_ledger_step *s, step_sql *q) {
+  static const char *const then[] = {
+      "UPDATE sheetq_attempts SET outcome = 'succeeded', finished_at = "
+      "UTC_TIMESTAMP(3) WHERE " FENCE_PASSED " AND job_id = :id "
+      "AND attempt = :attempt AND lease_token = :token"};
+  q->fence = "UPDATE sheetq_jobs SET state = 'succeeded', output_key = :key, "
+             "rows_written = :rows, last_error_code = NULL, last_error = NULL, "
+             "finished_at = UTC_TIMESTAMP(3), updated_at = UTC_TIMESTAMP(3) "
+             "WHERE id = :id AND state = 'running' AND lease_token = :token";
+  q->then = then;
+  q->n_then = 1;
+  q->p[0] = SQ_P_STR("id", s->job_id);
+  q->p[1] = SQ_P_I64("attempt", s->attempt);
+  q->p[2] = SQ_P_U64("token", s->token);
+  q->p[3] = SQ_P_STR("key", s->output_key);
+  q->p[4] = SQ_P_U64("rows", s->rows);
+  q->n_p = 5;
+}
+
+/* A job that never started (malformed, found unrunnable before the claim
+ * reached the ledger) has no token yet: token 0 fences nothing. */
+static void failed_sql(const sq_ledger_step *s, step_sql *q) {
+  static const char *const then[] = {
+      "UPDATE sheetq_attempts SET outcome = 'failed', error_code = :code, "
+      "error = :msg, finished_at = UTC_TIMESTAMP(3) WHERE " FENCE_PASSED " "
+      "AND job_id = :id AND attempt = :attempt AND lease_token = :token"};
+  q->fence = "UPDATE sheetq_jobs SET state = :state, live = IF(:final, NULL, 1), "
+             "attempts = GREATEST(attempts, :attempt), last_error_code = :code, "
+             "last_error = :msg, finished_at = IF(:final, UTC_TIMESTAMP(3), NULL), "
+             "updated_at = UTC_TIMESTAMP(3) WHERE id = :id "
+             "AND state IN ('submitted','runnable','running') "
+             "AND COALESCE(lease_token, 0) = :token";
+  q->then = then;
+  q->n_then = 1;
+  q->p[0] = SQ_P_STR("id", s->job_id);
+  q->p[1] = SQ_P_I64("attempt", s->attempt);
+  q->p[2] = SQ_P_U64("token", s->token);
+  q->p[3] = SQ_P_STR("code", sq_errname(s->reason));
+  q->p[4] = SQ_P_STR("msg", s->message);
+  q->p[5] = SQ_P_STR("state", s->final ? "failed" : "runnable");
+  q->p[6] = SQ_P_I64("final", s->final);
+  q->n_p = 7;
+}
+
+/* DESIGN: steps of different jobs share one transaction, each fenced on its
+ * own. Every step's guard is set by the statement right after its own fence,
+ * so the argument above holds step by step: a refused step applies nothing
+ * and does not stop the others. One round trip and one commit (one redo-log
+ * flush) for all of them: the worker writes the success of one attempt with
+ * the starts of the next ones. */
+sq_errcode sq_ledger_transitions(sq_db *db, sq_ledger_step *steps, size_t n,
+                                 sq_err *err) {
+  step_sql *q = calloc(n ? n : 1, sizeof *q);
+  sq_db_stmt *stmts = calloc(n ? n * STEP_STMTS : 1, sizeof *stmts);
+  uint64_t *affected = calloc(n ? n * STEP_STMTS : 1, sizeof *affected);
+  size_t *fence_at = calloc(n ? n : 1, sizeof *fence_at);
+  size_t k = 0;
+  sq_errcode rc = SQ_OK;
+  sq_err ignored;
+  if (err == NULL) err = &ignored;
+  if (q == NULL || stmts == NULL || affected == NULL || fence_at == NULL) {
+    rc = sq_err_set(err, SQ_ENOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++) {
+    switch (steps[i].kind) {
+    case SQ_STEP_START: start_sql(&steps[i], &q[i]); break;
+    case SQ_STEP_SUCCEEDED: succeeded_sql(&steps[i], &q[i]); break;
+    case SQ_STEP_FAILED: failed_sql(&steps[i], &q[i]); break;
+    }
+    fence_at[i] = k;
+    stmts[k++] = (sq_db_stmt){q[i].fence, q[i].p, q[i].n_p};
+    stmts[k++] = (sq_db_stmt){"SET @sq_fence = ROW_COUNT()", NULL, 0};
+    for (size_t j = 0; j < q[i].n_then; j++) {
+      if (strstr(q[i].then[j], FENCE_PASSED) == NULL) {
+        rc = sq_err_set(err, SQ_EINTERNAL, "ledger: a follow-up is not fenced");
+        goto out;
+      }
+      stmts[k++] = (sq_db_stmt){q[i].then[j], q[i].p, q[i].n_p};
+    }
+  }
+  rc = n == 0 ? SQ_OK : sq_db_transaction_stmts(db, stmts, k, affected, NULL, err);
+out:
+  for (size_t i = 0; i < n; i++) {
+    steps[i].rc = rc;
+    if (rc != SQ_OK) {
+      steps[i].err = *err;
+    } else if (affected[fence_at[i]] == 0) {
+      steps[i].rc = fence_refused(db, steps[i].job_id, steps[i].token, &steps[i].err);
+    } else {
+      steps[i].err.code = SQ_OK;
+      steps[i].err.msg[0] = '\0';
+    }
+  }
+  free(q);
+  free(stmts);
+  free(affected);
+  free(fence_at);
+  return rc;
+}
+
+/* One step alone: its outcome is the call's. */
+static sq_errcode one_step(sq_db *db, sq_ledger_step *s, sq_err *err) {
+  if (sq_ledger_transitions(db, s, 1, err) != SQ_OK) return s->rc;
+  if (s->rc != SQ_OK && err) *err = s->err;
+  return s->rc;
+}
+
+sq_errcode sq_ledger_attempt_start(sq_db *db, const char *job_id, int attempt,
+                                   uint64_t token, const char *worker,
+                                   sq_err *err) {
+  sq_ledger_step s = {.kind = SQ_STEP_START, .job_id = job_id, .attempt = attempt,
+                      .token = token, .worker = worker};
+  return one_step(db, &s, err);
 }
 
 sq_errcode sq_ledger_attempt_succeeded(sq_db *db, const char *job_id,
                                        int attempt, uint64_t token,
                                        const char *output_key, uint64_t rows,
                                        sq_err *err) {
-  static const char *const then[] = {
-      "UPDATE sheetq_attempts SET outcome = 'succeeded', finished_at = "
-      "UTC_TIMESTAMP(3) WHERE " FENCE_PASSED " AND job_id = :id "
-      "AND attempt = :attempt AND lease_token = :token"};
-  sq_param p[] = {SQ_P_STR("id", job_id), SQ_P_I64("attempt", attempt),
-                  SQ_P_U64("token", token), SQ_P_STR("key", output_key),
-                  SQ_P_U64("rows", rows)};
-  return fenced_transition(
-      db, job_id, token,
-      "UPDATE sheetq_jobs SET state = 'succeeded', output_key = :key, "
-      "rows_written = :rows, last_error_code = NULL, last_error = NULL, "
-      "finished_at = UTC_TIMESTAMP(3), updated_at = UTC_TIMESTAMP(3) "
-      "WHERE id = :id AND state = 'running' AND lease_token = :token",
-      then, 1, p, 5, err);
+  sq_ledger_step s = {.kind = SQ_STEP_SUCCEEDED, .job_id = job_id, .attempt = attempt,
+                      .token = token, .output_key = output_key, .rows = rows};
+  return one_step(db, &s, err);
 }
 
 sq_errcode sq_ledger_attempt_failed(sq_db *db, const char *job_id, int attempt,
                                     uint64_t token, bool final,
                                     sq_errcode reason, const char *message,
                                     sq_err *err) {
-  static const char *const then[] = {
-      "UPDATE sheetq_attempts SET outcome = 'failed', error_code = :code, "
-      "error = :msg, finished_at = UTC_TIMESTAMP(3) WHERE " FENCE_PASSED " "
-      "AND job_id = :id AND attempt = :attempt AND lease_token = :token"};
-  sq_param p[] = {SQ_P_STR("id", job_id),
-                  SQ_P_I64("attempt", attempt),
-                  SQ_P_U64("token", token),
-                  SQ_P_STR("code", sq_errname(reason)),
-                  SQ_P_STR("msg", message),
-                  SQ_P_STR("state", final ? "failed" : "runnable"),
-                  SQ_P_I64("final", final)};
-  /* A job that never started (malformed, found unrunnable before the claim
-   * reached the ledger) has no token yet: token 0 fences nothing. */
-  return fenced_transition(
-      db, job_id, token,
-      "UPDATE sheetq_jobs SET state = :state, live = IF(:final, NULL, 1), "
-      "attempts = GREATEST(attempts, :attempt), last_error_code = :code, "
-      "last_error = :msg, finished_at = IF(:final, UTC_TIMESTAMP(3), NULL), "
-      "updated_at = UTC_TIMESTAMP(3) WHERE id = :id "
-      "AND state IN ('submitted','runnable','running') "
-      "AND COALESCE(lease_token, 0) = :token",
-      then, 1, p, 7, err);
+  sq_ledger_step s = {.kind = SQ_STEP_FAILED, .job_id = job_id, .attempt = attempt,
+                      .token = token, .final = final, .reason = reason,
+                      .message = message};
+  return one_step(db, &s, err);
 }
 
 /* ---- reading ---------------------------------------------------------- */

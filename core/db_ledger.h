@@ -81,6 +81,37 @@ sq_errcode sq_ledger_attempt_failed(sq_db *db, const char *job_id, int attempt,
                                     sq_errcode reason, const char *message,
                                     sq_err *err);
 
+/* The same transitions as steps, several in one transaction: one round trip
+ * and one commit for all (the worker writes one attempt's success with the
+ * next attempts' starts). Each step is fenced on its own: one refused does
+ * not stop the others. Returns SQ_OK when the transaction committed, and
+ * then each step's rc (and err) says whether it was applied, as the single
+ * call would; otherwise nothing was applied and every step carries the
+ * transaction's error. */
+typedef enum sq_ledger_step_kind {
+  SQ_STEP_START,
+  SQ_STEP_SUCCEEDED,
+  SQ_STEP_FAILED,
+} sq_ledger_step_kind;
+
+typedef struct sq_ledger_step {
+  sq_ledger_step_kind kind;
+  const char *job_id;
+  int attempt;
+  uint64_t token;
+  const char *worker;     /* START */
+  const char *output_key; /* SUCCEEDED */
+  uint64_t rows;          /* SUCCEEDED */
+  bool final;             /* FAILED */
+  sq_errcode reason;      /* FAILED */
+  const char *message;    /* FAILED */
+  sq_errcode rc;          /* out */
+  sq_err err;             /* out: why, when rc is not SQ_OK */
+} sq_ledger_step;
+
+sq_errcode sq_ledger_transitions(sq_db *db, sq_ledger_step *steps, size_t n,
+                                 sq_err *err);
+
 /* Re-run: clones a finished job (failed, succeeded or cancelled) into a new
  * job with a fresh set of attempts, in the same batch, linked by
  * cloned_from; automatic marks a clone made by the auto-rerun policy, which

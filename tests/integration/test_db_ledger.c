@@ -418,6 +418,77 @@ TEST(fence_failures) {
   }
 }
 
+/* Several jobs' steps in one transaction, as the worker writes one
+ * attempt's success with the next attempts' starts: each applied or refused
+ * on its own, the refused ones changing nothing. */
+TEST(fence_steps_together) {
+  NEED_CONNECTIONS();
+  for (int c = 0; c < 2; c++) {
+    sq_db *db = conns[c];
+    char done[SQ_ID_SIZE], next[SQ_ID_SIZE], taken[SQ_ID_SIZE], gone[SQ_ID_SIZE];
+    char taken_before[ROWS_MAX], gone_before[ROWS_MAX];
+    sq_err err;
+    fprintf(stderr, "  on the %s connection\n", conn_names[c]);
+    ASSERT_INT_EQ(new_job(admin, 400 + (uint64_t)c, done), SQ_OK);
+    ASSERT_INT_EQ(new_job(admin, 500 + (uint64_t)c, next), SQ_OK);
+    ASSERT_INT_EQ(new_job(admin, 600 + (uint64_t)c, taken), SQ_OK);
+    ASSERT_INT_EQ(new_job(admin, 700 + (uint64_t)c, gone), SQ_OK);
+    ASSERT_INT_EQ(sq_ledger_attempt_start(db, done, 1, 21, "w1", &err), SQ_OK);
+    ASSERT_INT_EQ(sq_ledger_attempt_start(db, taken, 1, 30, "w2", &err), SQ_OK);
+    ASSERT_INT_EQ(sq_ledger_attempt_start(db, gone, 1, 40, "w2", &err), SQ_OK);
+    ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, gone, 1, 40, "g.xlsx", 1, &err), SQ_OK);
+    snprintf(taken_before, sizeof taken_before, "%s", attempts_of(taken));
+    snprintf(gone_before, sizeof gone_before, "%s", attempts_of(gone));
+
+    sq_ledger_step steps[] = {
+        {.kind = SQ_STEP_SUCCEEDED, .job_id = done, .attempt = 1, .token = 21,
+         .output_key = "d.xlsx", .rows = 3},
+        {.kind = SQ_STEP_START, .job_id = next, .attempt = 1, .token = 22, .worker = "w1"},
+        /* held by a newer claim elsewhere: refused */
+        {.kind = SQ_STEP_START, .job_id = taken, .attempt = 1, .token = 23, .worker = "w1"},
+        /* finished already: refused as cancelled */
+        {.kind = SQ_STEP_START, .job_id = gone, .attempt = 2, .token = 41, .worker = "w1"},
+        {.kind = SQ_STEP_FAILED, .job_id = taken, .attempt = 1, .token = 29, .final = true,
+         .reason = SQ_ERENDER, .message = "stale"},
+    };
+    ASSERT_INT_EQ(sq_ledger_transitions(db, steps, 5, &err), SQ_OK);
+    ASSERT_INT_EQ(steps[0].rc, SQ_OK);
+    ASSERT_INT_EQ(steps[1].rc, SQ_OK);
+    ASSERT_INT_EQ(steps[2].rc, SQ_ELEASE_LOST);
+    ASSERT(strstr(steps[2].err.msg, "holds token 30") != NULL);
+    ASSERT_INT_EQ(steps[3].rc, SQ_ECANCELLED);
+    ASSERT_INT_EQ(steps[4].rc, SQ_ELEASE_LOST);
+    ASSERT_STR_EQ(job_of(done), "succeeded|1|1|21|d.xlsx|-");
+    ASSERT_STR_EQ(attempts_of(done), "1|21|succeeded|-|1");
+    ASSERT_STR_EQ(job_of(next), "running|1|1|22|-|-");
+    ASSERT_STR_EQ(attempts_of(next), "1|22|running|-|0");
+    ASSERT_STR_EQ(job_of(taken), "running|1|1|30|-|-");
+    ASSERT_STR_EQ(attempts_of(taken), taken_before);
+    ASSERT_STR_EQ(job_of(gone), "succeeded|1|1|40|g.xlsx|-");
+    ASSERT_STR_EQ(attempts_of(gone), gone_before);
+
+    /* A step that breaks the transaction (a key longer than the column)
+     * applies nothing of any step, and every step says why. */
+    char huge[2048];
+    memset(huge, 'k', sizeof huge - 1);
+    huge[sizeof huge - 1] = '\0';
+    sq_ledger_step broken[] = {
+        {.kind = SQ_STEP_SUCCEEDED, .job_id = next, .attempt = 1, .token = 22,
+         .output_key = "n.xlsx", .rows = 1},
+        {.kind = SQ_STEP_SUCCEEDED, .job_id = taken, .attempt = 1, .token = 30,
+         .output_key = huge, .rows = 1},
+    };
+    char before[SNAPSHOT_SIZE], after[SNAPSHOT_SIZE];
+    ledger_snapshot(admin, before, sizeof before);
+    ASSERT(sq_ledger_transitions(db, broken, 2, &err) != SQ_OK);
+    ASSERT(broken[0].rc != SQ_OK && broken[0].rc == broken[1].rc);
+    ASSERT_STR_EQ(broken[0].err.msg, err.msg);
+    ledger_snapshot(admin, after, sizeof after);
+    ASSERT_STR_EQ(after, before);
+    ASSERT_STR_EQ(rows(db, "SELECT @@in_transaction"), "0");
+  }
+}
+
 TEST(teardown) {
   char sql[128];
   sq_db_close(conns[0]);
@@ -440,4 +511,5 @@ TEST_MAIN(TEST_ENTRY(setup), TEST_ENTRY(transaction_affected_rows),
           TEST_ENTRY(transaction_error_rolls_back), TEST_ENTRY(transaction_one_statement_each),
           TEST_ENTRY(transaction_lock_timeout), TEST_ENTRY(transaction_lost_connection),
           TEST_ENTRY(fence_start_and_succeed), TEST_ENTRY(fence_failures),
+          TEST_ENTRY(fence_steps_together),
           TEST_ENTRY(teardown))
