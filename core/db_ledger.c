@@ -394,7 +394,7 @@ static sq_errcode fence_refused(sq_db *db, const char *job_id, uint64_t token,
  * COMMIT commits nothing and fence_refused() works out why, as before.
  *
  * Each follow-up must carry FENCE_PASSED in its WHERE (an INSERT is written
- * as INSERT ... SELECT ... FROM DUAL WHERE); fenced_transition checks. */
+ * as INSERT ... SELECT ... FROM DUAL WHERE); sq_ledger_transitions checks. */
 #define FENCE_PASSED "@sq_fence = 1"
 #define MAX_FOLLOW_UPS 2
 #define STEP_STMTS (2 + MAX_FOLLOW_UPS)

@@ -78,6 +78,14 @@ typedef struct job_run {
   uint64_t started_ms;
 } job_run;
 
+/* An attempt that succeeded, waiting for the next ledger round. */
+typedef struct finished_run {
+  sq_claim claim;
+  char key[1024];
+  uint64_t rows;
+  uint64_t elapsed_ms;
+} finished_run;
+
 struct supervisor {
   const sq_supervisor_options *opt;
   const sq_config *cfg;
@@ -102,6 +110,13 @@ struct supervisor {
   long infra_backoff_ms;
   uint64_t jobs_done, jobs_failed;
   sq_retry_rules retry_rules;
+  /* The next ledger round (ledger_round): successes not yet written, the
+   * attempts whose start is being written, and the steps of both. */
+  finished_run *done;
+  size_t n_done;
+  job_run **starting;
+  sq_ledger_step *steps;
+  uv_check_t round_check;
 };
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -137,6 +152,7 @@ static void pause_claims(supervisor *sv, const sq_err *e) {
 
 static void fill_slots(supervisor *sv);
 static void maybe_finish(supervisor *sv);
+static void on_round(uv_check_t *h);
 static void auto_rerun(supervisor *sv);
 
 /* The slot may take work again: give back what it held. */
@@ -192,29 +208,38 @@ static void record_failure(supervisor *sv, job_run *a, sq_errcode code,
   }
 }
 
-static void record_success(supervisor *sv, job_run *a, const char *key,
-                           uint64_t rows) {
-  sq_err e;
-  sq_errcode rc;
-  sq_metrics_observe_attempt(sv->opt->metrics, (double)(uv_now(sv->loop) - a->started_ms) / 1000.0,
+/* A success waits for the next ledger round, which writes it with the
+ * starts of the jobs claimed meanwhile: one commit for both. Its slot may take
+ * the next job now (the file is stored); Redis hears of it after the
+ * ledger. */
+static void queue_success(supervisor *sv, job_run *a, const char *key, uint64_t rows) {
+  finished_run *d = &sv->done[sv->n_done++];
+  d->elapsed_ms = uv_now(sv->loop) - a->started_ms;
+  sq_metrics_observe_attempt(sv->opt->metrics, (double)d->elapsed_ms / 1000.0,
                              SQ_ATTEMPT_SUCCEEDED, SQ_OK);
-  rc = LEDGER_RETRY(sv, &e,
-      sq_ledger_attempt_succeeded(sv->db, a->claim.id, a->claim.attempt,
-                                  a->claim.token, key, rows, &e));
-  if (rc != SQ_OK) {
-    SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
-               "success not recorded: %s", e.msg);
-    return;
+  d->claim = a->claim;
+  memset(&a->claim, 0, sizeof a->claim); /* moved */
+  snprintf(d->key, sizeof d->key, "%s", key);
+  d->rows = rows;
+}
+
+static void success_recorded(supervisor *sv, finished_run *d, const sq_ledger_step *s) {
+  sq_err e;
+  if (s->rc != SQ_OK) {
+    SQ_LOG_JOB(SQ_LOG_WARN, d->claim.id, d->claim.attempt,
+               "success not recorded: %s", s->err.msg);
+  } else {
+    if (sq_queue_complete(sv->queue, d->claim.id, d->claim.token, sv->cfg->job_ttl,
+                          &e) != SQ_OK)
+      SQ_LOG_JOB(SQ_LOG_WARN, d->claim.id, d->claim.attempt,
+                 "succeeded, but redis was not told (%s); the job's lease will "
+                 "expire and the ledger will stop a re-run", e.msg);
+    sv->jobs_done++;
+    SQ_LOG_JOB(SQ_LOG_INFO, d->claim.id, d->claim.attempt,
+               "succeeded: %s (%llu rows, %.3f s)", d->key, (unsigned long long)d->rows,
+               (double)d->elapsed_ms / 1000.0);
   }
-  if (sq_queue_complete(sv->queue, a->claim.id, a->claim.token,
-                        sv->cfg->job_ttl, &e) != SQ_OK)
-    SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
-               "succeeded, but redis was not told (%s); the job's lease will "
-               "expire and the ledger will stop a re-run", e.msg);
-  sv->jobs_done++;
-  SQ_LOG_JOB(SQ_LOG_INFO, a->claim.id, a->claim.attempt,
-             "succeeded: %s (%llu rows, %.3f s)", key, (unsigned long long)rows,
-             (double)(uv_now(sv->loop) - a->started_ms) / 1000.0);
+  sq_claim_free(&d->claim);
 }
 
 /* Parses a result line; false if it is not one. */
@@ -272,7 +297,7 @@ static void attempt_ended(job_run *a, const char *line, size_t len,
   } else if (line != NULL &&
              parse_result(line, len, &ok, key, sizeof key, &rows, &code, msg, sizeof msg)) {
     if (ok)
-      record_success(sv, a, key, rows);
+      queue_success(sv, a, key, rows);
     else
       record_failure(sv, a, code, msg);
   } else if (line != NULL) {
@@ -309,11 +334,12 @@ static void on_proc_line(sq_job_process *p, const char *line, size_t len) {
   if (++a->jobs_served >= JOBS_PER_PROCESS || sv->stopping) {
     a->proc_state = PROC_DYING; /* the slot stays held until it is gone */
     sq_job_process_retire(p);
-    return;
+  } else {
+    release_slot(a);
   }
-  release_slot(a);
-  fill_slots(sv);
-  maybe_finish(sv);
+  /* Claim and write the ledger once this loop iteration has read every
+   * result that is ready: one round for all of them. */
+  uv_check_start(&sv->round_check, on_round);
 }
 
 static void on_proc_gone(sq_job_process *p, int64_t exit_status, int term_signal) {
@@ -485,13 +511,18 @@ static job_run *free_slot(supervisor *sv) {
  * has accepted the attempt (the same fence as recording it first). A
  * refused start kills the process, as a lost lease does: it would otherwise
  * render to the end for nothing. The attempt records nothing. The ledger's
- * round trip and commit are off the job's critical path. */
-static void start_attempt(supervisor *sv, sq_claim *c) {
+ * round trip and commit are off the job's critical path.
+ *
+ * prepare_attempt sends the request; ledger_round then writes the starts of
+ * every attempt prepared with the successes that freed their slots, in one
+ * transaction, and opens or withdraws each. Returns the slot waiting for
+ * its start to be written, or NULL when the claim was dealt with here (a
+ * malformed payload, a process that could not start). */
+static job_run *prepare_attempt(supervisor *sv, sq_claim *c) {
   job_run *a = NULL;
   sq_job job;
   sq_err e;
   sq_errcode rc;
-  uint64_t renew_ms = (uint64_t)sv->cfg->lease_seconds * 1000 / 3;
 
   if (!payload_ok(c, &job, &e)) {
     sq_err why = e;
@@ -501,12 +532,12 @@ static void start_attempt(supervisor *sv, sq_claim *c) {
     else
       start_refused(sv, c, rc, &e); /* e.g. the ledger is unreachable: later */
     sq_claim_free(c);
-    return;
+    return NULL;
   }
   if ((a = free_slot(sv)) == NULL) { /* fill_slots checked: cannot happen */
     (void)sq_queue_release(sv->queue, c->id, c->token, &e);
     sq_claim_free(c);
-    return;
+    return NULL;
   }
   a->busy = true;
   a->claim = *c;
@@ -525,47 +556,113 @@ static void start_attempt(supervisor *sv, sq_claim *c) {
       start_refused(sv, &a->claim, rc, &e);
     a->busy = false;
     sq_claim_free(&a->claim);
-    return;
+    return NULL;
   }
-  if ((rc = ledger_start(sv, &a->claim, &e)) != SQ_OK) {
+  return a;
+}
+
+/* The ledger has answered for a prepared attempt: open it or withdraw it.
+ * unreachable: the whole round failed (claims are paused already). */
+static void start_recorded(supervisor *sv, job_run *a, const sq_ledger_step *s,
+                           bool unreachable) {
+  uint64_t renew_ms = (uint64_t)sv->cfg->lease_seconds * 1000 / 3;
+  sq_err e = s->err;
+  if (s->rc != SQ_OK) {
     /* Judged when the process is gone; no lease to renew. */
     a->withdrawn = true;
-    start_refused(sv, &a->claim, rc, &e);
+    if (unreachable)
+      (void)sq_queue_release(sv->queue, a->claim.id, a->claim.token, &e);
+    else
+      start_refused(sv, &a->claim, s->rc, &e);
     kill_attempt(a, SIGKILL);
     return;
   }
   if (sq_job_process_send_go(&a->proc) != 0) kill_attempt(a, SIGKILL);
   SQ_LOG_JOB(SQ_LOG_INFO, a->claim.id, a->claim.attempt,
              "started: tenant %llu report %llu period %04d-%02d (pid %d)",
-             (unsigned long long)job.tenant_id, (unsigned long long)job.report_id,
-             job.period.year, job.period.month, sq_job_process_pid(&a->proc));
+             (unsigned long long)a->job.tenant_id, (unsigned long long)a->job.report_id,
+             a->job.period.year, a->job.period.month, sq_job_process_pid(&a->proc));
   uv_timer_start(&a->renew_timer, on_renew, renew_ms ? renew_ms : 1,
                  renew_ms ? renew_ms : 1);
   uv_timer_start(&a->timeout_timer, on_timeout,
                  (uint64_t)sv->cfg->attempt_timeout * 1000, 0);
 }
 
-/* Claims while this worker has a free slot and spare vCPUs; the claim
- * script also checks the cluster's budget. */
-static void fill_slots(supervisor *sv) {
+/* One transaction for the successes waiting and the starts of the n
+ * attempts just prepared (one commit, one redo-log flush, instead of one
+ * per transition); then Redis hears of the successes, and each attempt is
+ * opened or withdrawn. */
+static void ledger_round(supervisor *sv, size_t n_starting) {
+  size_t n = 0, n_done = sv->n_done;
+  sq_err e;
+  sq_errcode rc;
+  if (n_done + n_starting == 0) return;
+  SQ_DEBUG("ledger round: %zu success(es), %zu start(s) in one transaction", n_done,
+           n_starting);
+  for (size_t i = 0; i < n_done; i++) {
+    const finished_run *d = &sv->done[i];
+    sv->steps[n++] = (sq_ledger_step){.kind = SQ_STEP_SUCCEEDED, .job_id = d->claim.id,
+                                      .attempt = d->claim.attempt, .token = d->claim.token,
+                                      .output_key = d->key, .rows = d->rows};
+  }
+  for (size_t i = 0; i < n_starting; i++) {
+    const job_run *a = sv->starting[i];
+    sv->steps[n++] = (sq_ledger_step){.kind = SQ_STEP_START, .job_id = a->claim.id,
+                                      .attempt = a->claim.attempt, .token = a->claim.token,
+                                      .worker = sv->worker_name};
+  }
+  rc = LEDGER_RETRY(sv, &e, sq_ledger_transitions(sv->db, sv->steps, n, &e));
+  if (rc != SQ_OK && n_starting > 0) pause_claims(sv, &e); /* the ledger is unreachable */
+  sv->n_done = 0;
+  for (size_t i = 0; i < n_done; i++) success_recorded(sv, &sv->done[i], &sv->steps[i]);
+  for (size_t i = 0; i < n_starting; i++)
+    start_recorded(sv, sv->starting[i], &sv->steps[n_done + i], rc != SQ_OK);
+}
+
+/* Claims while this worker has a free slot and spare vCPUs (the claim
+ * script also checks the cluster's budget), sends each claimed job to its
+ * slot's process, and ends with a ledger round. true if the cluster's
+ * budget stopped the claims. */
+static bool claim_and_prepare(supervisor *sv) {
+  size_t n_starting = 0;
+  bool full = false;
   while (!sv->stopping && free_slot(sv) != NULL &&
          sv->used_m < sv->capacity_m && uv_now(sv->loop) >= sv->pause_until_ms) {
     sq_claim c;
     sq_claim_result res;
     sq_err e;
+    job_run *a;
     if (sq_queue_claim(sv->queue, sv->cfg->lease_seconds * 1000, sv->cfg->max_vcpus_m,
                        sv->capacity_m - sv->used_m, &c, &res, &e) != SQ_OK) {
       pause_claims(sv, &e);
-      return;
+      break;
     }
     sv->infra_backoff_ms = 0;
     if (res == SQ_CLAIM_FULL && !sv->budget_full_logged)
       SQ_DEBUG("cluster vCPU budget (%ld.%03ld) in use; waiting for a slot",
                sv->cfg->max_vcpus_m / 1000, sv->cfg->max_vcpus_m % 1000);
     sv->budget_full_logged = res == SQ_CLAIM_FULL;
-    if (res != SQ_CLAIM_GOT) return;
-    start_attempt(sv, &c);
+    full = res == SQ_CLAIM_FULL;
+    if (res != SQ_CLAIM_GOT) break;
+    if ((a = prepare_attempt(sv, &c)) != NULL) sv->starting[n_starting++] = a;
   }
+  ledger_round(sv, n_starting);
+  return full;
+}
+
+static void fill_slots(supervisor *sv) {
+  /* The round's successes gave their vCPUs back to the cluster only after
+   * the claims (Redis hears of a success after the ledger): if the budget
+   * stopped the claims, they may fit now. */
+  bool freed = sv->n_done > 0;
+  if (claim_and_prepare(sv) && freed) (void)claim_and_prepare(sv);
+}
+
+static void on_round(uv_check_t *h) {
+  supervisor *sv = h->data;
+  uv_check_stop(h);
+  fill_slots(sv);
+  maybe_finish(sv);
 }
 
 /* ---- periodic work, wake-ups, shutdown ---------------------------------- */
@@ -602,7 +699,8 @@ static void reap(supervisor *sv) {
 static void close_all(supervisor *sv);
 
 static void maybe_finish(supervisor *sv) {
-  if (sv->closing || sv->n_running > 0) return;
+  /* Successes still to be written: the round (on_round) comes back here. */
+  if (sv->closing || sv->n_running > 0 || sv->n_done > 0) return;
   if (sv->stopping) {
     close_all(sv);
     return;
@@ -769,6 +867,7 @@ static void close_all(supervisor *sv) {
   uv_close((uv_handle_t *)&sv->tick, NULL);
   uv_close((uv_handle_t *)&sv->grace_timer, NULL);
   uv_close((uv_handle_t *)&sv->wake, NULL);
+  uv_close((uv_handle_t *)&sv->round_check, NULL);
   uv_close((uv_handle_t *)&sv->sigterm, NULL);
   uv_close((uv_handle_t *)&sv->sigint, NULL);
 }
@@ -794,7 +893,13 @@ sq_errcode sq_supervisor_run(const sq_supervisor_options *opt, sq_err *err) {
   if ((rc = sq_retry_rules_parse(sv.cfg->retry_rules, &sv.retry_rules, err)) != SQ_OK)
     return rc;
   sv.slots = calloc((size_t)sv.n_slots, sizeof *sv.slots);
-  if (sv.slots == NULL) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+  sv.done = calloc((size_t)sv.n_slots, sizeof *sv.done);
+  sv.starting = calloc((size_t)sv.n_slots, sizeof *sv.starting);
+  sv.steps = calloc(2 * (size_t)sv.n_slots, sizeof *sv.steps);
+  if (sv.slots == NULL || sv.done == NULL || sv.starting == NULL || sv.steps == NULL) {
+    rc = sq_err_set(err, SQ_ENOMEM, "out of memory");
+    goto out;
+  }
   snprintf(pid_s, sizeof pid_s, "%d", (int)getpid());
   sv.job_args = job_args;
   /* A job process that dies leaves a closed pipe: writing to it must fail
@@ -823,6 +928,8 @@ sq_errcode sq_supervisor_run(const sq_supervisor_options *opt, sq_err *err) {
   uv_timer_init(sv.loop, &sv.tick);
   uv_timer_init(sv.loop, &sv.grace_timer);
   uv_async_init(sv.loop, &sv.wake, on_wake);
+  uv_check_init(sv.loop, &sv.round_check);
+  sv.round_check.data = &sv;
   uv_signal_init(sv.loop, &sv.sigterm);
   uv_signal_init(sv.loop, &sv.sigint);
   sv.tick.data = sv.grace_timer.data = sv.wake.data = &sv;
@@ -854,6 +961,9 @@ out:
   sq_db_close(sv.db);
   sq_queue_close(sv.queue);
   free(sv.slots);
+  free(sv.done);
+  free(sv.starting);
+  free(sv.steps);
   if (uv_loop_alive(sv.loop) == 0) uv_loop_close(sv.loop);
   return rc;
 }

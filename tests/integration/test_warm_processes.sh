@@ -9,10 +9,10 @@ source "$(dirname "$0")/lib.sh"
 load_schema
 sql "$T_DB" <<'SQL'
 INSERT INTO tenants (id, name) VALUES (1, 'T');
-INSERT INTO reports (id, tenant_id, name) SELECT seq, 1, CONCAT('R', seq) FROM seq_1_to_7;
-INSERT INTO report_items (id, report_id, position, label, kind) SELECT seq, seq, 1, 'V', 'number' FROM seq_1_to_7;
+INSERT INTO reports (id, tenant_id, name) SELECT seq, 1, CONCAT('R', seq) FROM seq_1_to_11;
+INSERT INTO report_items (id, report_id, position, label, kind) SELECT seq, seq, 1, 'V', 'number' FROM seq_1_to_11;
 INSERT INTO records (report_id, recorded_at, recorded_by, `values`)
-  SELECT seq, '2026-10-05 10:00:00', 'x', CONCAT('{"', seq, '": ', seq, '}') FROM seq_1_to_7;
+  SELECT seq, '2026-10-05 10:00:00', 'x', CONCAT('{"', seq, '": ', seq, '}') FROM seq_1_to_11;
 SQL
 pids() { # pids LOG -> the job process pid of each started attempt, in order
   sed -n 's/.*started: tenant [0-9]* report \([0-9]*\) .*(pid \([0-9]*\)).*/\1 \2/p' "$1"
@@ -128,4 +128,18 @@ grep -q "withdrawn before storing anything" "$T_DIR/w3.log" || fail "the job was
 assert_eq cancelled "$(state 7)" "the refused job's ledger state"
 assert_eq 0 "$(sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_attempts a JOIN sheetq_jobs j ON j.id = a.job_id WHERE j.report_id = 7")" \
   "attempts recorded for the refused job"
-echo "ok: line protocol, gated requests, warm reuse, crash and idle-kill replacement, withdrawal"
+
+# --- 5. ledger rounds: a success is written with the next job's start ------
+# One slot, four jobs waiting: each result frees the slot, the round claims
+# the next job and writes the finished job's success and the new start in one
+# transaction; the last success goes alone (nothing left to claim).
+sq enqueue --period 2026-10 --report 8 --report 9 --report 10 --report 11 >/dev/null
+SHEETQ_LOG_LEVEL=debug "$SHEETQ_BIN" worker --burst --concurrency 1 2>"$T_DIR/w4.log" ||
+  fail "worker: $(tail -3 "$T_DIR/w4.log")"
+rounds=$(sed -n 's/.*ledger round: \([0-9]*\) success(es), \([0-9]*\) start(s).*/\1+\2/p' "$T_DIR/w4.log" | paste -sd' ')
+assert_eq "0+1 1+1 1+1 1+1 1+0" "$rounds" "ledger rounds (successes+starts)"
+assert_eq 4 "$(sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_jobs j JOIN sheetq_attempts a ON a.job_id = j.id AND a.outcome = 'succeeded' WHERE j.report_id BETWEEN 8 AND 11 AND j.state = 'succeeded'")" \
+  "jobs and attempts recorded as succeeded"
+for r in 8 9 10 11; do [[ -s $T_OUT/1/$r/2026-10.xlsx ]] || fail "report $r: no file"; done
+assert_eq 0 "$(redis HLEN "sheetq:{$T_QUEUE}:holds")" "capacity still held in redis"
+echo "ok: line protocol, gated requests, warm reuse, crash and idle-kill replacement, withdrawal, ledger rounds"
