@@ -24,6 +24,9 @@ packages=(
   # the tz database (--period last-month in a time zone); openssl makes the
   # test certificates of the TLS test
   tzdata openssl
+  # workers on simulated hosts in test_cluster_cap.sh: network namespaces
+  # (ip, ss) joined to the test servers by socat relays
+  iproute2 socat
 )
 
 # The S3 test server (tests/s3) runs on Node.js with npm. A Node.js already
