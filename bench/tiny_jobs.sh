@@ -15,20 +15,30 @@
 # --concurrency 1 ("one"), one job at a time like an RQ worker. RQ runs with
 # its default forking worker and with SimpleWorker (no fork per job).
 #
-#   bench/tiny_jobs.sh [--out memory|disk] [N]   (default disk, 2000)
+#   bench/tiny_jobs.sh [--out memory|disk] [--baseline BIN] [N]
+#                                    (default disk, 2000)
 #
 # --out memory writes both systems' files to a directory in /dev/shm instead
 # of the bench's directory on disk: it takes the disk's file system out of
 # the comparison (on ext4 without a journal, as on the test machine, file
 # creation slows down after thousands of deletions, and every run deletes
 # the previous run's N files).
+#
+# --baseline BIN also runs sheetq's workloads with another build (e.g. the
+# previous commit's build-release/sheetq) right after this build's, on the
+# same data, and prints its figures beside them.
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
-out_kind=disk
-if [[ ${1:-} == --out ]]; then
-  out_kind=${2:-}
+out_kind=disk baseline=""
+while [[ ${1:-} == --* ]]; do
+  case $1 in
+    --out) out_kind=${2:-} ;;
+    --baseline) baseline=${2:-} ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
   shift 2
-fi
+done
+[[ -z $baseline || -x $baseline ]] || { echo "--baseline: $baseline is not executable" >&2; exit 2; }
 [[ $out_kind == disk || $out_kind == memory ]] || { echo "--out: memory or disk" >&2; exit 2; }
 n=${1:-2000}
 [[ $n =~ ^[1-9][0-9]{0,4}$ ]] || { echo "N must be 1-99999" >&2; exit 2; }
@@ -94,19 +104,19 @@ launch_workers() {
     '/^[0-9.]+ [0-9.]+$/ { c += ($1 + $2) * 1000 } END { printf "%.2f %.0f\n", b - a, c + s1 - s0 }'
 }
 
-# run_sheetq WORKERS CONCURRENCY: prints "JOBS_PER_S WALL_S CPU_MS_PER_JOB
-# SLOTS_PER_WORKER".
+# run_sheetq WORKERS CONCURRENCY [BIN]: prints "JOBS_PER_S WALL_S
+# CPU_MS_PER_JOB SLOTS_PER_WORKER".
 run_sheetq() {
-  local w=$1 conc=$2 row slots attempts ok span wall cpu
+  local w=$1 conc=$2 bin=${3:-$B_BIN} row slots attempts ok span wall cpu
   mariadb -e "DELETE FROM sheetq_attempts; DELETE FROM sheetq_jobs; DELETE FROM sheetq_batches"
   redis-cli -u "$SHEETQ_REDIS_URL" FLUSHDB >/dev/null
   fresh_output
-  "$B_BIN" enqueue --period "$period" >/dev/null 2>"$B_DIR/enqueue.log" ||
+  "$bin" enqueue --period "$period" >/dev/null 2>"$B_DIR/enqueue.log" ||
     { cat "$B_DIR/enqueue.log" >&2; exit 1; }
   # W workers on this one host share its CPUs, as they would be deployed:
   # each offers nproc / W vCPUs (--vcpus), so together they run as many
   # jobs at once as one worker offering them all.
-  read -r wall cpu < <(launch_workers "$w" "$B_BIN" worker --burst --concurrency "$conc" \
+  read -r wall cpu < <(launch_workers "$w" "$bin" worker --burst --concurrency "$conc" \
     --vcpus "$(awk -v c="$(nproc)" -v w="$w" 'BEGIN { printf "%.3f", c / w }')")
   row=$(mariadb -N -e "SELECT COUNT(*), SUM(outcome = 'succeeded'),
       TIMESTAMPDIFF(MICROSECOND, MIN(started_at), MAX(finished_at)) / 1e6 FROM sheetq_attempts")
@@ -147,6 +157,12 @@ for w in 1 2 4; do
   read -r rate[s_many_$w] wall[s_many_$w] cpu[s_many_$w] slots <<<"$out"
   out=$(run_sheetq "$w" 1)
   read -r rate[s_one_$w] wall[s_one_$w] cpu[s_one_$w] _ <<<"$out"
+  if [[ -n $baseline ]]; then
+    out=$(run_sheetq "$w" 0 "$baseline")
+    read -r rate[b_many_$w] wall[b_many_$w] cpu[b_many_$w] _ <<<"$out"
+    out=$(run_sheetq "$w" 1 "$baseline")
+    read -r rate[b_one_$w] wall[b_one_$w] cpu[b_one_$w] _ <<<"$out"
+  fi
   out=$(run_rq "$w" "")
   read -r rate[rq_fork_$w] wall[rq_fork_$w] cpu[rq_fork_$w] <<<"$out"
   out=$(run_rq "$w" rq.worker.SimpleWorker)
@@ -170,3 +186,17 @@ for w in 1 2 4; do
   awk -v a="${rate[s_many_$w]}" -v c="${rate[rq_fork_$w]}" -v d="${rate[rq_simple_$w]}" \
     'BEGIN { printf " | %.1fx | %.1fx |\n", a / c, a / d }'
 done
+if [[ -n $baseline ]]; then
+  echo
+  echo "baseline $baseline, the same workloads right after this build's:"
+  printf '| workers | this many | baseline many | this one | baseline one | many: this / baseline | one: this / baseline |\n'
+  printf '|---|---|---|---|---|---|---|\n'
+  for w in 1 2 4; do
+    printf '| %d' "$w"
+    for k in s_many b_many s_one b_one; do
+      printf ' | %.0f jobs/s (%.1f ms CPU)' "${rate[${k}_$w]}" "${cpu[${k}_$w]}"
+    done
+    awk -v a="${rate[s_many_$w]}" -v b="${rate[b_many_$w]}" -v c="${rate[s_one_$w]}" \
+      -v d="${rate[b_one_$w]}" 'BEGIN { printf " | %.2f | %.2f |\n", a / b, c / d }'
+  done
+fi
