@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/conn_urls.h"
+#include "core/log.h"
 
 #define SQL_MAX (64u << 20) /* largest statement we build: 64 MiB */
 
@@ -24,6 +25,7 @@ struct sq_db {
   MYSQL *conn;
   sq_db_url url;
   unsigned options; /* SQ_DB_*, kept across reconnects */
+  unsigned last_errno; /* the server's code of the last error db_error saw */
 };
 
 /* ---- URL parsing ------------------------------------------------------ */
@@ -187,6 +189,7 @@ static bool errno_is_connection(unsigned e) {
 
 static sq_errcode db_error(sq_db *db, sq_err *err, const char *what) {
   unsigned e = mysql_errno(db->conn);
+  db->last_errno = e;
   sq_errcode code = errno_is_connection(e) ? SQ_EDB_CONNECT : SQ_EDB_QUERY;
   /* Wrong SQL or a schema that lacks a table or column will not heal by
    * retrying: permanent, reported as a configuration problem. */
@@ -224,6 +227,9 @@ static sq_errcode open_conn(sq_db *db, sq_err *err) {
   mysql_options(db->conn, MYSQL_OPT_WRITE_TIMEOUT, &timeout_rw);
   mysql_options(db->conn, MYSQL_OPT_RECONNECT, &off);
   mysql_options(db->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+  if (db->options & SQ_DB_READ_COMMITTED)
+    mysql_options(db->conn, MYSQL_INIT_COMMAND,
+                  "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
   if (set_tls(db) != 0) {
     sq_errcode rc = sq_err_set(err, SQ_ECONFIG, "cannot set TLS options (ssl-mode %s)",
                                ssl_mode_names[db->url.ssl_mode]);
@@ -624,9 +630,24 @@ sq_errcode sq_db_transaction_stmts(sq_db *db, const sq_db_stmt *stmts, size_t n,
   *failed = n;
   if (n == 0) return sq_err_set(err, SQ_EINVAL, "a transaction needs a statement");
   if (db->conn == NULL && (rc = open_conn(db, err)) != SQ_OK) return rc;
-  if (db->options & SQ_DB_MULTI_STATEMENTS)
-    return transaction_multi(db, stmts, n, affected, failed, err);
-  return transaction_each(db, stmts, n, affected, failed, err);
+  db->last_errno = 0;
+  rc = (db->options & SQ_DB_MULTI_STATEMENTS)
+           ? transaction_multi(db, stmts, n, affected, failed, err)
+           : transaction_each(db, stmts, n, affected, failed, err);
+  if (rc != SQ_OK && db->last_errno == ER_BINLOG_STMT_MODE_AND_ROW_ENGINE &&
+      (db->options & SQ_DB_READ_COMMITTED)) {
+    /* A server logging statements (binlog_format = STATEMENT) refuses
+     * InnoDB writes at READ COMMITTED: back to the server's default for
+     * good, and the same transaction again (the first wrote nothing). */
+    SQ_WARN("the database logs statements (binlog_format = STATEMENT), which "
+            "READ COMMITTED cannot use; ledger transactions run at REPEATABLE READ");
+    db->options &= ~(unsigned)SQ_DB_READ_COMMITTED;
+    if ((rc = sq_db_exec(db, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+                         NULL, 0, NULL, err)) != SQ_OK)
+      return rc;
+    return sq_db_transaction_stmts(db, stmts, n, affected, failed, err);
+  }
+  return rc;
 }
 
 sq_errcode sq_db_transaction(sq_db *db, const char *const *stmts, size_t n,

@@ -73,6 +73,17 @@ enum {
    * ';' of its own. Connections that run the configured report SQL never ask
    * for it. */
   SQ_DB_MULTI_STATEMENTS = 1u << 0,
+  /* Transactions at READ COMMITTED: a statement locks the rows it changes
+   * and no gaps between index records. At REPEATABLE READ (the default)
+   * workers writing neighbouring jobs in the same moment deadlock: a search
+   * that finds nothing locks the gap where the row would be (the start's
+   * look for an earlier running attempt), and so does a changed entry of a
+   * secondary index (sheetq_jobs' state); the other's INSERT into that gap
+   * then waits for it, and it for the other. The ledger's transitions need
+   * nothing of REPEATABLE READ: each is fenced by a single-row UPDATE by
+   * primary key. A server with binlog_format = STATEMENT refuses it; the
+   * connection then goes back to REPEATABLE READ (and says so). */
+  SQ_DB_READ_COMMITTED = 1u << 1,
 };
 /* sq_db_connect() with options (SQ_DB_*); sq_db_reconnect() keeps them. */
 sq_db *sq_db_open(const char *url, unsigned options, sq_err *err);

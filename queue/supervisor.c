@@ -917,9 +917,10 @@ sq_errcode sq_supervisor_run(const sq_supervisor_options *opt, sq_err *err) {
     SQ_WARN("redis not reachable yet (%s); will keep trying", err->msg);
   }
   rc = SQ_OK;
-  /* Several statements per query: each ledger transition of an attempt is
-   * one round trip (core/db_ledger.c, FENCED TRANSITIONS). */
-  sv.db = sq_db_open(sv.cfg->mysql_url, SQ_DB_MULTI_STATEMENTS, err);
+  /* Several statements per query: a ledger round is one round trip
+   * (core/db_ledger.c, FENCED TRANSITIONS); READ COMMITTED, so that workers
+   * writing neighbouring jobs do not deadlock (core/db.h). */
+  sv.db = sq_db_open(sv.cfg->mysql_url, SQ_DB_MULTI_STATEMENTS | SQ_DB_READ_COMMITTED, err);
   if (sv.db == NULL) {
     rc = err->code;
     goto out;

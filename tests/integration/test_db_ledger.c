@@ -489,6 +489,49 @@ TEST(fence_steps_together) {
   }
 }
 
+/* Two workers start neighbouring jobs in the same moment. At REPEATABLE
+ * READ the start's search for an earlier running attempt, finding none,
+ * locks the gap where the job's rows would be, and the other's INSERT into
+ * that gap waits (with each also waiting for the other: a deadlock, which
+ * the worker's bench met). SQ_DB_READ_COMMITTED takes no such lock. */
+TEST(read_committed_takes_no_gap_locks) {
+  char a[SQ_ID_SIZE], b[SQ_ID_SIZE], sql[512];
+  NEED_CONNECTIONS();
+  /* The newest jobs: no attempt row sorts between or after them. */
+  ASSERT_INT_EQ(new_job(admin, 800, a), SQ_OK);
+  ASSERT_INT_EQ(new_job(admin, 801, b), SQ_OK);
+  for (int rc_level = 0; rc_level < 2; rc_level++) {
+    unsigned opts = rc_level ? SQ_DB_READ_COMMITTED : 0;
+    sq_err err;
+    sq_db *x = sq_db_open(test_url, opts, &err), *y = sq_db_open(test_url, opts, &err);
+    ASSERT(x != NULL && y != NULL);
+    fprintf(stderr, "  at %s\n", rc_level ? "READ COMMITTED" : "REPEATABLE READ");
+    ASSERT_STR_EQ(rows(y, "SELECT @@tx_isolation"),
+                  rc_level ? "READ-COMMITTED" : "REPEATABLE-READ");
+    ASSERT_INT_EQ(exec(y, "SET SESSION innodb_lock_wait_timeout = 1"), SQ_OK);
+    ASSERT_INT_EQ(sq_db_begin(x, &err), SQ_OK);
+    snprintf(sql, sizeof sql, "UPDATE sheetq_attempts SET outcome = 'lost' WHERE job_id = "
+             "'%s' AND outcome = 'running'", b);
+    ASSERT_INT_EQ(exec(x, sql), SQ_OK);
+    ASSERT_INT_EQ(sq_db_begin(y, &err), SQ_OK);
+    snprintf(sql, sizeof sql, "INSERT INTO sheetq_attempts (job_id, attempt, lease_token, "
+             "worker, outcome, started_at) VALUES ('%s', 1, 1, 'y', 'running', "
+             "UTC_TIMESTAMP(3))", a);
+    sq_errcode rc = sq_db_exec(y, sql, NULL, 0, NULL, &err);
+    if (rc_level) {
+      ASSERT_INT_EQ(rc, SQ_OK);
+    } else {
+      ASSERT_INT_EQ(rc, SQ_EDB_CONNECT);
+      ASSERT(strstr(err.msg, "Lock wait timeout") != NULL);
+    }
+    sq_db_rollback(y);
+    sq_db_rollback(x);
+    sq_db_close(x);
+    sq_db_close(y);
+  }
+  ASSERT_STR_EQ(attempts_of(a), "");
+}
+
 TEST(teardown) {
   char sql[128];
   sq_db_close(conns[0]);
@@ -511,5 +554,5 @@ TEST_MAIN(TEST_ENTRY(setup), TEST_ENTRY(transaction_affected_rows),
           TEST_ENTRY(transaction_error_rolls_back), TEST_ENTRY(transaction_one_statement_each),
           TEST_ENTRY(transaction_lock_timeout), TEST_ENTRY(transaction_lost_connection),
           TEST_ENTRY(fence_start_and_succeed), TEST_ENTRY(fence_failures),
-          TEST_ENTRY(fence_steps_together),
+          TEST_ENTRY(fence_steps_together), TEST_ENTRY(read_committed_takes_no_gap_locks),
           TEST_ENTRY(teardown))
