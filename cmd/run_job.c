@@ -240,15 +240,16 @@ static sq_errcode parse_request(const char *line, size_t len, run_args *a, sq_er
   return rc;
 }
 
-/* Runs one export, by hand or for a request. The database connection and
- * the storage client open on first use and, in a serving process, stay open
- * for the next request; a connection that went stale while idle (server
- * restart, wait_timeout) is reopened and the job tried once more, since
- * nothing was exported yet when the first query fails. */
-static sq_errcode run_one(const sq_config *cfg, run_args *a, sq_db **db,
+/* Runs one export, by hand or for a request. The two database connections
+ * (the report's and the records' reader's) and the storage client open on
+ * first use and, in a serving process, stay open for the next request; a
+ * connection that went stale while idle (server restart, wait_timeout) is
+ * reopened and the job tried once more, since nothing was exported yet when
+ * the first query fails. */
+static sq_errcode run_one(const sq_config *cfg, run_args *a, sq_db *db[2],
                             sq_storage **storage, sq_export_result *result, sq_err *err) {
   sq_errcode rc;
-  bool was_open = *db != NULL;
+  bool was_open = db[0] != NULL && db[1] != NULL;
   sq_export_gate gate = {await_go, a};
   sq_log_set_job(a->job.id, (int)a->attempt);
   if ((rc = inject_test_fault(&a->job, (int)a->attempt, err)) != SQ_OK) return rc;
@@ -257,17 +258,19 @@ static sq_errcode run_one(const sq_config *cfg, run_args *a, sq_db **db,
     /* Once per process: what killed predecessors left behind. */
     (void)sq_scratch_sweep(*storage, cfg, cfg->attempt_timeout + 3600);
   }
-  if (*db == NULL && (*db = sq_db_connect(cfg->mysql_url, err)) == NULL) return err->code;
-  rc = sq_export_job(*db, *storage, cfg, &a->job, (int)a->attempt, a->gated ? &gate : NULL,
-                     result, err);
-  if (rc == SQ_EDB_CONNECT && was_open && !a->gate_read && sq_db_reconnect(*db, err) == SQ_OK)
-    rc = sq_export_job(*db, *storage, cfg, &a->job, (int)a->attempt, a->gated ? &gate : NULL,
-                       result, err);
+  for (int i = 0; i < 2; i++)
+    if (db[i] == NULL && (db[i] = sq_db_connect(cfg->mysql_url, err)) == NULL) return err->code;
+  rc = sq_export_job(db[0], db[1], *storage, cfg, &a->job, (int)a->attempt,
+                     a->gated ? &gate : NULL, result, err);
+  if (rc == SQ_EDB_CONNECT && was_open && !a->gate_read && sq_db_reconnect(db[0], err) == SQ_OK &&
+      sq_db_reconnect(db[1], err) == SQ_OK)
+    rc = sq_export_job(db[0], db[1], *storage, cfg, &a->job, (int)a->attempt,
+                       a->gated ? &gate : NULL, result, err);
   return rc;
 }
 
 static int serve(const sq_config *cfg, run_args *a) {
-  sq_db *db = NULL;
+  sq_db *db[2] = {NULL, NULL};
   sq_storage *storage = NULL;
   char *line = NULL;
   size_t cap = 0;
@@ -286,7 +289,7 @@ static int serve(const sq_config *cfg, run_args *a) {
     sq_err_clear(&err);
     if (line[n - 1] == '\n') line[--n] = '\0';
     rc = parse_request(line, (size_t)n, a, &err);
-    if (rc == SQ_OK) rc = run_one(cfg, a, &db, &storage, &result, &err);
+    if (rc == SQ_OK) rc = run_one(cfg, a, db, &storage, &result, &err);
     if (a->gated && !a->gate_read) { /* failed before its gate: read the line */
       sq_err ignored;
       (void)await_go(a, &ignored);
@@ -297,7 +300,8 @@ static int serve(const sq_config *cfg, run_args *a) {
     print_result(a, rc, &result, &err);
   }
   free(line);
-  sq_db_close(db);
+  sq_db_close(db[0]);
+  sq_db_close(db[1]);
   sq_storage_free(storage);
   return 0;
 }
@@ -321,7 +325,7 @@ int sq_cmd_run_job(int argc, char **argv) {
   sq_export_result result;
   sq_config cfg;
   sq_err err;
-  sq_db *db = NULL;
+  sq_db *db[2] = {NULL, NULL};
   sq_storage *storage = NULL;
   sq_errcode rc = SQ_OK;
   int status;
@@ -344,13 +348,14 @@ int sq_cmd_run_job(int argc, char **argv) {
     goto done;
   }
   if (!args.have_job_id && (rc = sq_id_new('j', args.job.id)) != SQ_OK) goto done;
-  rc = run_one(&cfg, &args, &db, &storage, &result, &err);
+  rc = run_one(&cfg, &args, db, &storage, &result, &err);
 done:
   print_result(&args, rc, &result, &err);
   status = sq_exit_status(rc);
   if (rc != SQ_OK) (void)sq_cli_fail(cmd.name, &err);
 out:
-  sq_db_close(db);
+  sq_db_close(db[0]);
+  sq_db_close(db[1]);
   sq_storage_free(storage);
   sq_config_free(&cfg);
   return status;

@@ -37,6 +37,7 @@ typedef struct pipeline {
   int spare[BATCHES]; /* free batches */
   size_t n_spare;
   bool reader_done, writer_failed;
+  bool layout_set; /* the writer has opened the workbook: rows can be prepared */
   atomic_bool writer_idle; /* waiting for a batch: read without the lock */
   /* reader side */
   sq_db *db;
@@ -44,8 +45,10 @@ typedef struct pipeline {
   const char *start, *end;
   sq_row_layout layout;
   int current; /* the batch being filled, -1: none */
+  bool has_layout; /* reader only: it has seen layout_set */
   sq_errcode reader_rc;
   sq_err reader_err;
+  pthread_t reader;
 } pipeline;
 
 static void hand_over(pipeline *p, int b) { /* with p->mu held */
@@ -57,6 +60,15 @@ static sq_errcode add_record(void *ctx, const sq_record *rec, sq_err *err) {
   pipeline *p = ctx;
   sq_errcode rc;
   sq_err e;
+  if (!p->has_layout) {
+    /* The first row: the columns come from the report, which the writer
+     * loads meanwhile. */
+    pthread_mutex_lock(&p->mu);
+    while (!p->layout_set && !p->writer_failed) pthread_cond_wait(&p->changed, &p->mu);
+    p->has_layout = p->layout_set && !p->writer_failed;
+    pthread_mutex_unlock(&p->mu);
+    if (!p->has_layout) return sq_err_set(err, SQ_ECANCELLED, "export abandoned");
+  }
   if (p->current < 0) {
     pthread_mutex_lock(&p->mu);
     while (p->n_spare == 0 && !p->writer_failed) pthread_cond_wait(&p->changed, &p->mu);
@@ -93,30 +105,64 @@ static void *reader_main(void *arg) {
   return NULL;
 }
 
-/* Streams the records into xlsx; returns the first error of either side. */
-static sq_errcode stream_into(sq_xlsx_report *xlsx, sq_db *db, uint64_t report_id,
-                              const char *start, const char *end, sq_err *err) {
-  pipeline *p = calloc(1, sizeof *p);
-  pthread_t reader;
-  sq_errcode rc = SQ_OK;
-  int n_init = 0;
+static void pipeline_free(pipeline *p) {
+  for (int i = 0; i < BATCHES; i++) sq_row_batch_free(&p->batch[i]);
+  pthread_cond_destroy(&p->changed);
+  pthread_mutex_destroy(&p->mu);
+  free(p);
+}
 
-  if (p == NULL) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+/* Starts the reader on its own connection: the records' query runs while
+ * this thread loads the report and opens the workbook (pipeline_write
+ * then gives the reader the columns). NULL, with err set, on failure. */
+static pipeline *pipeline_start(sq_db *db, uint64_t report_id, const char *start,
+                                const char *end, sq_err *err) {
+  pipeline *p = calloc(1, sizeof *p);
+  sq_errcode rc = SQ_OK;
+  if (p == NULL) {
+    sq_err_set(err, SQ_ENOMEM, "out of memory");
+    return NULL;
+  }
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->changed, NULL);
-  for (; n_init < BATCHES && rc == SQ_OK; n_init++) {
-    rc = sq_row_batch_init(&p->batch[n_init], err);
-    p->spare[p->n_spare++] = n_init;
+  for (int i = 0; i < BATCHES && rc == SQ_OK; i++) {
+    rc = sq_row_batch_init(&p->batch[i], err);
+    p->spare[p->n_spare++] = i;
   }
   p->db = db;
   p->report_id = report_id;
   p->start = start;
   p->end = end;
   p->current = -1;
-  sq_xlsx_report_layout(xlsx, &p->layout);
-  if (rc == SQ_OK && pthread_create(&reader, NULL, reader_main, p) != 0)
+  if (rc == SQ_OK && pthread_create(&p->reader, NULL, reader_main, p) != 0)
     rc = sq_err_set(err, SQ_ENOMEM, "cannot start the reader thread");
-  if (rc != SQ_OK) goto out;
+  if (rc != SQ_OK) {
+    pipeline_free(p);
+    return NULL;
+  }
+  return p;
+}
+
+/* Ends the reader without writing: its query's remaining rows are read and
+ * dropped (mysql_free_result), as after any early stop. */
+static void pipeline_abandon(pipeline *p) {
+  pthread_mutex_lock(&p->mu);
+  p->writer_failed = true;
+  pthread_cond_broadcast(&p->changed);
+  pthread_mutex_unlock(&p->mu);
+  pthread_join(p->reader, NULL);
+  pipeline_free(p);
+}
+
+/* Streams the records into xlsx and frees the pipeline; returns the first
+ * error of either side. */
+static sq_errcode pipeline_write(pipeline *p, sq_xlsx_report *xlsx, sq_err *err) {
+  sq_errcode rc = SQ_OK;
+  pthread_mutex_lock(&p->mu);
+  sq_xlsx_report_layout(xlsx, &p->layout);
+  p->layout_set = true;
+  pthread_cond_broadcast(&p->changed);
+  pthread_mutex_unlock(&p->mu);
 
   for (;;) {
     int b;
@@ -142,13 +188,9 @@ static sq_errcode stream_into(sq_xlsx_report *xlsx, sq_db *db, uint64_t report_i
     pthread_mutex_unlock(&p->mu);
     if (rc != SQ_OK) break;
   }
-  pthread_join(reader, NULL);
+  pthread_join(p->reader, NULL);
   if (rc == SQ_OK && p->reader_rc != SQ_OK) rc = sq_err_set(err, p->reader_rc, "%s", p->reader_err.msg);
-out:
-  for (int i = 0; i < n_init; i++) sq_row_batch_free(&p->batch[i]);
-  pthread_cond_destroy(&p->changed);
-  pthread_mutex_destroy(&p->mu);
-  free(p);
+  pipeline_free(p);
   return rc;
 }
 
@@ -158,7 +200,7 @@ static double now_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
+sq_errcode sq_export_job(sq_db *db, sq_db *reader_db, sq_storage *storage, const sq_config *cfg,
                          const sq_job *job, int attempt, const sq_export_gate *gate,
                          sq_export_result *out, sq_err *err) {
   sq_report report;
@@ -168,6 +210,7 @@ sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
   sq_xlsx_options xo;
   sq_xlsx_report *xlsx;
   sq_scratch scratch;
+  pipeline *p = NULL;
   const char *memory_dir;
   uint64_t records;
   bool tmp_exists = false;
@@ -181,6 +224,10 @@ sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
 
   rc = sq_object_key_expand(cfg->key_template, &vars, out->key, err);
   if (rc != SQ_OK) goto out;
+  if ((p = pipeline_start(reader_db, job->report_id, start, end, err)) == NULL) {
+    rc = err->code;
+    goto out;
+  }
   /* The record count decides where a first attempt renders (scratch.h);
    * it comes with the report, in the same round trip. */
   records = UINT64_MAX; /* unknown: render on disk */
@@ -216,7 +263,8 @@ sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
     goto out;
   }
   tmp_exists = true;
-  rc = stream_into(xlsx, db, job->report_id, start, end, err);
+  rc = pipeline_write(p, xlsx, err);
+  p = NULL;
   if (rc != SQ_OK) {
     sq_err ignored;
     (void)sq_xlsx_report_close(xlsx, NULL, &ignored);
@@ -241,6 +289,7 @@ sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
                (unsigned long long)job->report_id, (unsigned long long)out->stats.rows,
                t_loaded - t_start, t_rendered - t_loaded, now_ms() - t_rendered);
 out:
+  if (p != NULL) pipeline_abandon(p);
   if (tmp_exists && unlink(tmp_path) != 0 && errno != ENOENT)
     SQ_LOG_JOB(SQ_LOG_WARN, job->id, attempt, "cannot remove %s: %s", tmp_path, strerror(errno));
   sq_report_free(&report);

@@ -34,8 +34,10 @@ typedef struct sq_export_gate {
 } sq_export_gate;
 
 /* attempt counts from 1; a first attempt of a small report renders in
- * memory (scratch.h). gate: NULL, or passed before storing. */
-sq_errcode sq_export_job(sq_db *db, sq_storage *storage, const sq_config *cfg,
+ * memory (scratch.h). gate: NULL, or passed before storing. reader_db is a
+ * second connection, not db: the records' query starts on it at once and
+ * runs while the report is loaded on db and the workbook opened. */
+sq_errcode sq_export_job(sq_db *db, sq_db *reader_db, sq_storage *storage, const sq_config *cfg,
                          const sq_job *job, int attempt, const sq_export_gate *gate,
                          sq_export_result *out, sq_err *err);
 
