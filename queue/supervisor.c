@@ -590,8 +590,8 @@ static void start_recorded(supervisor *sv, job_run *a, const sq_ledger_step *s,
 
 /* One transaction for the successes waiting and the starts of the n
  * attempts just prepared (one commit, one redo-log flush, instead of one
- * per transition); then Redis hears of the successes, and each attempt is
- * opened or withdrawn. */
+ * per transition); then each attempt is opened or withdrawn, and Redis
+ * hears of the successes. */
 static void ledger_round(supervisor *sv, size_t n_starting) {
   size_t n = 0, n_done = sv->n_done;
   sq_err e;
@@ -614,9 +614,11 @@ static void ledger_round(supervisor *sv, size_t n_starting) {
   rc = LEDGER_RETRY(sv, &e, sq_ledger_transitions(sv->db, sv->steps, n, &e));
   if (rc != SQ_OK && n_starting > 0) pause_claims(sv, &e); /* the ledger is unreachable */
   sv->n_done = 0;
-  for (size_t i = 0; i < n_done; i++) success_recorded(sv, &sv->done[i], &sv->steps[i]);
+  /* The started jobs' "go" first: a tiny job may already wait at its gate,
+   * and Redis's acknowledgements need not come before it. */
   for (size_t i = 0; i < n_starting; i++)
     start_recorded(sv, sv->starting[i], &sv->steps[n_done + i], rc != SQ_OK);
+  for (size_t i = 0; i < n_done; i++) success_recorded(sv, &sv->done[i], &sv->steps[i]);
 }
 
 /* Claims while this worker has a free slot and spare vCPUs (the claim
