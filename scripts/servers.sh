@@ -19,6 +19,8 @@
 # report is ~700 MB of rows, and streaming it from a smaller pool is disk-bound).
 # TLS: SHEETQ_MYSQL_TLS_DIR names a directory holding ca.pem, server-cert.pem
 # and server-key.pem; MariaDB then offers TLS with them (default: no TLS).
+# Binary log: SHEETQ_MYSQL_BINLOG_FORMAT (ROW, MIXED or STATEMENT) turns it on
+# in DIR/mariadb/binlog with that format (default: no binary log).
 #
 # Meant for throwaway servers run as root (mariadbd gets --user=root); no
 # systemd. The MariaDB root account has no password and is reachable only from
@@ -39,7 +41,8 @@ usage() {
   cat >&2 <<'EOF'
 usage: scripts/servers.sh start|stop|status DIR
   env: SHEETQ_MYSQL_PORT, SHEETQ_REDIS_PORT (fixed ports), SHEETQ_MYSQL_DATABASE
-       (default sheetq), SHEETQ_MYSQL_BUFFER_POOL (default 1G)
+       (default sheetq), SHEETQ_MYSQL_BUFFER_POOL (default 1G),
+       SHEETQ_MYSQL_TLS_DIR, SHEETQ_MYSQL_BINLOG_FORMAT
 EOF
   exit 2
 }
@@ -177,6 +180,12 @@ mysql_start() {
   [[ -n $fixed ]] && valid_port "$fixed"
   local tls=() t=${SHEETQ_MYSQL_TLS_DIR:-}
   [[ -z $t ]] || tls=(--ssl-ca="$t/ca.pem" --ssl-cert="$t/server-cert.pem" --ssl-key="$t/server-key.pem")
+  local binlog=(--skip-log-bin) f=${SHEETQ_MYSQL_BINLOG_FORMAT:-}
+  case $f in
+    "") ;;
+    ROW | MIXED | STATEMENT) binlog=(--log-bin="$MY_DIR/binlog" --server-id=1 --binlog-format="$f") ;;
+    *) die "SHEETQ_MYSQL_BINLOG_FORMAT: ROW, MIXED or STATEMENT, not \"$f\"" ;;
+  esac
   for ((try = 1; try <= PORT_TRIES; try++)); do
     port=${fixed:-$(pick_port)}
     rm -f "$MY_DIR/mariadbd.pid" "$MY_SOCK"
@@ -187,7 +196,7 @@ mysql_start() {
     setsid mariadbd --no-defaults --user=root \
       --datadir="$MY_DIR/data" --socket="$MY_SOCK" --tmpdir="$MY_DIR/tmp" \
       --pid-file="$MY_DIR/mariadbd.pid" --log-error="$MY_DIR/mariadbd.log" \
-      --port="$port" --bind-address=127.0.0.1 --skip-log-bin \
+      --port="$port" --bind-address=127.0.0.1 "${binlog[@]}" \
       --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
       --innodb-buffer-pool-size="${SHEETQ_MYSQL_BUFFER_POOL:-1G}" \
       --innodb-log-file-size=256M --max-allowed-packet=64M "${tls[@]}" \
