@@ -512,40 +512,6 @@ static sq_errcode drop_result(sq_db *db, sq_err *err, const char *what) {
   return mysql_field_count(db->conn) == 0 ? SQ_OK : db_error(db, err, what);
 }
 
-/* Without SQ_DB_MULTI_STATEMENTS: the same statements, one call each. */
-static sq_errcode transaction_each(sq_db *db, const sq_db_stmt *stmts, size_t n,
-                                   uint64_t *affected, size_t *failed, sq_err *err) {
-  sq_buf check;
-  sq_errcode rc = SQ_OK;
-  /* Refuse what the multi-statement path would refuse, on every path. */
-  for (size_t i = 0; i < n; i++) {
-    sq_buf_init(&check, SQL_MAX);
-    rc = bind_sql(db, stmts[i].sql, stmts[i].params, stmts[i].n_params, true, &check, err);
-    sq_buf_free(&check);
-    if (rc != SQ_OK) {
-      *failed = i;
-      return rc;
-    }
-  }
-  if ((rc = sq_db_begin(db, err)) != SQ_OK) return rc;
-  for (size_t i = 0; i < n; i++) {
-    if ((rc = sq_db_exec(db, stmts[i].sql, stmts[i].params, stmts[i].n_params,
-                         affected ? &affected[i] : NULL, err)) != SQ_OK) {
-      *failed = i;
-      if (err) { /* name the statement, as transaction_multi does */
-        char msg[SQ_ERR_MSG_MAX];
-        snprintf(msg, sizeof msg, "%s", err->msg);
-        sq_err_set(err, rc, "transaction statement %zu of %zu: %s", i + 1, n, msg);
-      }
-      goto out;
-    }
-  }
-  rc = sq_db_commit(db, err);
-out:
-  if (rc != SQ_OK) sq_db_rollback(db);
-  return rc;
-}
-
 /* Names result k of a transaction of n statements, for error messages. */
 static void name_result(char *what, size_t cap, size_t k, size_t n) {
   if (k == 0)
@@ -622,18 +588,19 @@ out:
   return rc;
 }
 
-sq_errcode sq_db_transaction_stmts(sq_db *db, const sq_db_stmt *stmts, size_t n,
-                                   uint64_t *affected, size_t *failed, sq_err *err) {
+sq_errcode sq_db_transaction(sq_db *db, const sq_db_stmt *stmts, size_t n,
+                             uint64_t *affected, size_t *failed, sq_err *err) {
   size_t ignored;
   sq_errcode rc;
   if (failed == NULL) failed = &ignored;
   *failed = n;
   if (n == 0) return sq_err_set(err, SQ_EINVAL, "a transaction needs a statement");
+  if (!(db->options & SQ_DB_MULTI_STATEMENTS))
+    return sq_err_set(err, SQ_EINVAL,
+                      "a transaction needs a connection opened with SQ_DB_MULTI_STATEMENTS");
   if (db->conn == NULL && (rc = open_conn(db, err)) != SQ_OK) return rc;
   db->last_errno = 0;
-  rc = (db->options & SQ_DB_MULTI_STATEMENTS)
-           ? transaction_multi(db, stmts, n, affected, failed, err)
-           : transaction_each(db, stmts, n, affected, failed, err);
+  rc = transaction_multi(db, stmts, n, affected, failed, err);
   if (rc != SQ_OK && db->last_errno == ER_BINLOG_STMT_MODE_AND_ROW_ENGINE &&
       (db->options & SQ_DB_READ_COMMITTED)) {
     /* A server logging statements (binlog_format = STATEMENT) refuses
@@ -645,20 +612,8 @@ sq_errcode sq_db_transaction_stmts(sq_db *db, const sq_db_stmt *stmts, size_t n,
     if ((rc = sq_db_exec(db, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
                          NULL, 0, NULL, err)) != SQ_OK)
       return rc;
-    return sq_db_transaction_stmts(db, stmts, n, affected, failed, err);
+    return sq_db_transaction(db, stmts, n, affected, failed, err);
   }
-  return rc;
-}
-
-sq_errcode sq_db_transaction(sq_db *db, const char *const *stmts, size_t n,
-                             const sq_param *params, size_t n_params,
-                             uint64_t *affected, size_t *failed, sq_err *err) {
-  sq_db_stmt *each = calloc(n ? n : 1, sizeof *each);
-  sq_errcode rc;
-  if (each == NULL) return sq_err_set(err, SQ_ENOMEM, "out of memory");
-  for (size_t i = 0; i < n; i++) each[i] = (sq_db_stmt){stmts[i], params, n_params};
-  rc = sq_db_transaction_stmts(db, each, n, affected, failed, err);
-  free(each);
   return rc;
 }
 

@@ -65,7 +65,8 @@ sq_db *sq_db_connect(const char *url, sq_err *err);
 /* Options of sq_db_open(). */
 enum {
   /* The server accepts several statements in one query
-   * (CLIENT_MULTI_STATEMENTS), so sq_db_transaction() costs one round trip.
+   * (CLIENT_MULTI_STATEMENTS), which sq_db_transaction() needs: one round
+   * trip per transaction.
    * Only for connections that run sheetq's own SQL (the worker's ledger
    * connection): that SQL is constant text, every value in it comes through
    * sq_db_bind() (escaped by the server's rules, inside quotes, so no value
@@ -138,12 +139,18 @@ sq_errcode sq_db_query(sq_db *db, const char *sql, const sq_param *params,
                        size_t n_params, sq_db_row_cb cb, void *ctx,
                        sq_err *err);
 
+/* A statement with its own parameters (each uses the ones it names). */
+typedef struct sq_db_stmt {
+  const char *sql;
+  const sq_param *params;
+  size_t n_params;
+} sq_db_stmt;
+
 /* Runs stmts[0..n) in order as one transaction, START TRANSACTION ...
- * COMMIT, every statement bound with the same params (each uses the ones it
- * names). On a connection opened with SQ_DB_MULTI_STATEMENTS that is one
- * round trip; on any other it is one round trip per statement, with the same
- * result. affected (may be NULL) gets n counts: statement i's affected rows
- * (changed rows for an UPDATE, as sq_db_exec reports them).
+ * COMMIT, sent as one query: one round trip. Needs a connection opened with
+ * SQ_DB_MULTI_STATEMENTS (SQ_EINVAL otherwise). affected (may be NULL) gets
+ * n counts: statement i's affected rows (changed rows for an UPDATE, as
+ * sq_db_exec reports them).
  *
  * The server stops at the first statement that fails. Then the transaction is
  * rolled back (nothing of it stays applied), the connection is ready for the
@@ -156,22 +163,8 @@ sq_errcode sq_db_query(sq_db *db, const char *sql, const sq_param *params,
  * comments) and without an unclosed quote or comment: SQ_EINVAL before
  * anything is sent, as is n == 0. Statements that return rows have them
  * read and dropped. */
-sq_errcode sq_db_transaction(sq_db *db, const char *const *stmts, size_t n,
-                             const sq_param *params, size_t n_params,
+sq_errcode sq_db_transaction(sq_db *db, const sq_db_stmt *stmts, size_t n,
                              uint64_t *affected, size_t *failed, sq_err *err);
-
-/* A statement with its own parameters. */
-typedef struct sq_db_stmt {
-  const char *sql;
-  const sq_param *params;
-  size_t n_params;
-} sq_db_stmt;
-
-/* sq_db_transaction with parameters per statement: several independent
- * changes (each naming :id its own way) in one transaction and one round
- * trip. */
-sq_errcode sq_db_transaction_stmts(sq_db *db, const sq_db_stmt *stmts, size_t n,
-                                   uint64_t *affected, size_t *failed, sq_err *err);
 
 /* Transactions for the ledger. */
 sq_errcode sq_db_begin(sq_db *db, sq_err *err);

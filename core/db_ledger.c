@@ -365,8 +365,8 @@ static sq_errcode fence_refused(sq_db *db, const char *job_id, uint64_t token,
  * token, and the job's attempt rows. The job UPDATE is the fence: it changes
  * the job's row (one row: id is the primary key) or nothing, and only when it
  * changed the row may anything else of the transition be applied. All of it
- * goes to the server as one transaction (sq_db_transaction: one round trip
- * on a connection opened with SQ_DB_MULTI_STATEMENTS, as the worker's ledger
+ * goes to the server as one transaction (sq_db_transaction: one round trip,
+ * on a connection opened with SQ_DB_MULTI_STATEMENTS as the worker's ledger
  * connection is), so the client cannot look at the fence's answer before the
  * follow-ups run. The server does instead:
  *
@@ -400,7 +400,8 @@ static sq_errcode fence_refused(sq_db *db, const char *job_id, uint64_t token,
 #define STEP_STMTS (2 + MAX_FOLLOW_UPS)
 #define STEP_PARAMS 7
 
-/* A step as statements: the fence, the guard, the follow-ups. */
+/* A step as statements: the fence, the guard, the follow-ups. Every step
+ * binds :id, :attempt and :token; its builder (*_sql) adds its own. */
 typedef struct step_sql {
   const char *fence;
   const char *const *then;
@@ -427,11 +428,7 @@ static void start_sql(const sq_ledger_step *s, step_sql *q) {
              "AND (lease_token IS NULL OR lease_token < :token)";
   q->then = then;
   q->n_then = 2;
-  q->p[0] = SQ_P_STR("id", s->job_id);
-  q->p[1] = SQ_P_I64("attempt", s->attempt);
-  q->p[2] = SQ_P_U64("token", s->token);
-  q->p[3] = SQ_P_STR("worker", s->worker);
-  q->n_p = 4;
+  q->p[q->n_p++] = SQ_P_STR("worker", s->worker);
 }
 
 static void succeeded_sql(const sq_ledger_step *s, step_sql *q) {
@@ -445,12 +442,8 @@ static void succeeded_sql(const sq_ledger_step *s, step_sql *q) {
              "WHERE id = :id AND state = 'running' AND lease_token = :token";
   q->then = then;
   q->n_then = 1;
-  q->p[0] = SQ_P_STR("id", s->job_id);
-  q->p[1] = SQ_P_I64("attempt", s->attempt);
-  q->p[2] = SQ_P_U64("token", s->token);
-  q->p[3] = SQ_P_STR("key", s->output_key);
-  q->p[4] = SQ_P_U64("rows", s->rows);
-  q->n_p = 5;
+  q->p[q->n_p++] = SQ_P_STR("key", s->output_key);
+  q->p[q->n_p++] = SQ_P_U64("rows", s->rows);
 }
 
 /* A job that never started (malformed, found unrunnable before the claim
@@ -468,14 +461,10 @@ static void failed_sql(const sq_ledger_step *s, step_sql *q) {
              "AND COALESCE(lease_token, 0) = :token";
   q->then = then;
   q->n_then = 1;
-  q->p[0] = SQ_P_STR("id", s->job_id);
-  q->p[1] = SQ_P_I64("attempt", s->attempt);
-  q->p[2] = SQ_P_U64("token", s->token);
-  q->p[3] = SQ_P_STR("code", sq_errname(s->reason));
-  q->p[4] = SQ_P_STR("msg", s->message);
-  q->p[5] = SQ_P_STR("state", s->final ? "failed" : "runnable");
-  q->p[6] = SQ_P_I64("final", s->final);
-  q->n_p = 7;
+  q->p[q->n_p++] = SQ_P_STR("code", sq_errname(s->reason));
+  q->p[q->n_p++] = SQ_P_STR("msg", s->message);
+  q->p[q->n_p++] = SQ_P_STR("state", s->final ? "failed" : "runnable");
+  q->p[q->n_p++] = SQ_P_I64("final", s->final);
 }
 
 /* DESIGN: steps of different jobs share one transaction, each fenced on its
@@ -499,6 +488,10 @@ sq_errcode sq_ledger_transitions(sq_db *db, sq_ledger_step *steps, size_t n,
     goto out;
   }
   for (size_t i = 0; i < n; i++) {
+    q[i].p[0] = SQ_P_STR("id", steps[i].job_id);
+    q[i].p[1] = SQ_P_I64("attempt", steps[i].attempt);
+    q[i].p[2] = SQ_P_U64("token", steps[i].token);
+    q[i].n_p = 3;
     switch (steps[i].kind) {
     case SQ_STEP_START: start_sql(&steps[i], &q[i]); break;
     case SQ_STEP_SUCCEEDED: succeeded_sql(&steps[i], &q[i]); break;
@@ -515,7 +508,7 @@ sq_errcode sq_ledger_transitions(sq_db *db, sq_ledger_step *steps, size_t n,
       stmts[k++] = (sq_db_stmt){q[i].then[j], q[i].p, q[i].n_p};
     }
   }
-  rc = n == 0 ? SQ_OK : sq_db_transaction_stmts(db, stmts, k, affected, NULL, err);
+  rc = n == 0 ? SQ_OK : sq_db_transaction(db, stmts, k, affected, NULL, err);
 out:
   for (size_t i = 0; i < n; i++) {
     steps[i].rc = rc;

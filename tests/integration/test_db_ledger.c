@@ -4,10 +4,9 @@
  * Needs SHEETQ_TEST_MYSQL_URL (what scripts/test.sh exports) or
  * SHEETQ_MYSQL_URL; exits 77 (skipped) without either. The URL's database is
  * never touched: the test creates its own, sqt_db_ledger_<pid>, refuses to
- * run if that exists already, and drops it at the end. Every check runs on a
- * connection opened with SQ_DB_MULTI_STATEMENTS (one round trip per
- * transaction) and on a plain one (one per statement): both must give the
- * same results. What the tables hold is read back with plain SELECTs.
+ * run if that exists already, and drops it at the end. The checks run on a
+ * connection opened with SQ_DB_MULTI_STATEMENTS, as the worker's ledger
+ * connection is; what the tables hold is read back with plain SELECTs.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,12 +21,11 @@
 #include "harness.h"
 
 static sq_db *admin;         /* creates and drops the database; holds locks */
-static sq_db *conns[2];      /* [0] multi-statements, [1] plain */
-static const char *const conn_names[2] = {"multi-statements", "plain"};
+static sq_db *ledger;        /* SQ_DB_MULTI_STATEMENTS, as the worker's */
 static char test_db[64];
 static char test_url[1024];
 
-#define NEED_CONNECTIONS() ASSERT(admin != NULL && conns[0] != NULL && conns[1] != NULL)
+#define NEED_CONNECTIONS() ASSERT(admin != NULL && ledger != NULL)
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -136,10 +134,8 @@ TEST(setup) {
   query = strchr(path, '?');
   snprintf(test_url, sizeof test_url, "%.*s/%s%s", (int)(path - url), url, test_db,
            query ? query : "");
-  conns[0] = sq_db_open(test_url, SQ_DB_MULTI_STATEMENTS, &err);
-  if (conns[0] == NULL) FAIL_AT("connect: %s", err.msg);
-  conns[1] = sq_db_open(test_url, 0, &err);
-  if (conns[1] == NULL) FAIL_AT("connect: %s", err.msg);
+  ledger = sq_db_open(test_url, SQ_DB_MULTI_STATEMENTS, &err);
+  if (ledger == NULL) FAIL_AT("connect: %s", err.msg);
   ASSERT_INT_EQ(sq_ledger_migrate(admin, &err), SQ_OK);
   ASSERT_INT_EQ(exec(admin, "CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, "
                             "note VARCHAR(64) NULL) ENGINE=InnoDB"),
@@ -147,6 +143,16 @@ TEST(setup) {
 }
 
 /* ---- sq_db_transaction ------------------------------------------------------ */
+
+/* sq_db_transaction on the ledger connection, every statement bound with
+ * the same parameters. */
+static sq_errcode txn(const char *const *sql, size_t n, const sq_param *p, size_t n_p,
+                      uint64_t *affected, size_t *failed, sq_err *err) {
+  sq_db_stmt stmts[8];
+  if (n > 8) return SQ_EINVAL;
+  for (size_t i = 0; i < n; i++) stmts[i] = (sq_db_stmt){sql[i], p, n_p};
+  return sq_db_transaction(ledger, stmts, n, affected, failed, err);
+}
 
 TEST(transaction_affected_rows) {
   static const char *const stmts[] = {
@@ -159,24 +165,20 @@ TEST(transaction_affected_rows) {
   };
   sq_param p[] = {SQ_P_I64("v", 7)};
   NEED_CONNECTIONS();
-  for (int c = 0; c < 2; c++) {
-    uint64_t affected[6];
-    size_t failed = 42;
-    sq_err err;
-    fprintf(stderr, "  on the %s connection\n", conn_names[c]);
-    ASSERT_INT_EQ(exec(admin, "DELETE FROM t"), SQ_OK);
-    memset(affected, 0xff, sizeof affected);
-    ASSERT_INT_EQ(sq_db_transaction(conns[c], stmts, 6, p, 1, affected, &failed, &err),
-                  SQ_OK);
-    ASSERT_INT_EQ(affected[0], 3);
-    ASSERT_INT_EQ(affected[1], 2);
-    ASSERT_INT_EQ(affected[2], 0);
-    ASSERT_INT_EQ(affected[3], 0);
-    ASSERT_INT_EQ(affected[5], 1);
-    ASSERT_STR_EQ(rows(admin, "SELECT id, v FROM t ORDER BY id"), "1|7\n2|7");
-    /* The connection is ready for more. */
-    ASSERT_STR_EQ(rows(conns[c], "SELECT COUNT(*) FROM t"), "2");
-  }
+  uint64_t affected[6];
+  size_t failed = 42;
+  sq_err err;
+  ASSERT_INT_EQ(exec(admin, "DELETE FROM t"), SQ_OK);
+  memset(affected, 0xff, sizeof affected);
+  ASSERT_INT_EQ(txn(stmts, 6, p, 1, affected, &failed, &err), SQ_OK);
+  ASSERT_INT_EQ(affected[0], 3);
+  ASSERT_INT_EQ(affected[1], 2);
+  ASSERT_INT_EQ(affected[2], 0);
+  ASSERT_INT_EQ(affected[3], 0);
+  ASSERT_INT_EQ(affected[5], 1);
+  ASSERT_STR_EQ(rows(admin, "SELECT id, v FROM t ORDER BY id"), "1|7\n2|7");
+  /* The connection is ready for more. */
+  ASSERT_STR_EQ(rows(ledger, "SELECT COUNT(*) FROM t"), "2");
 }
 
 TEST(transaction_error_rolls_back) {
@@ -188,27 +190,22 @@ TEST(transaction_error_rolls_back) {
   static const char *const after[] = {"UPDATE t SET v = v + 1 WHERE id = :dup"};
   sq_param p[] = {SQ_P_I64("dup", 1)};
   NEED_CONNECTIONS();
-  for (int c = 0; c < 2; c++) {
-    uint64_t affected[3];
-    size_t failed = 42;
-    sq_err err;
-    fprintf(stderr, "  on the %s connection\n", conn_names[c]);
-    ASSERT_INT_EQ(exec(admin, "DELETE FROM t"), SQ_OK);
-    ASSERT_INT_EQ(exec(admin, "INSERT INTO t (id, v) VALUES (1, 0)"), SQ_OK);
-    ASSERT_INT_EQ(sq_db_transaction(conns[c], stmts, 3, p, 1, affected, &failed, &err),
-                  SQ_EDB_QUERY);
-    ASSERT_INT_EQ(failed, 1);
-    ASSERT(strstr(err.msg, "statement 2 of 3") != NULL);
-    ASSERT(strstr(err.msg, "Duplicate entry") != NULL);
-    /* The first insert was rolled back, the third never ran. */
-    ASSERT_STR_EQ(rows(admin, "SELECT id, v FROM t ORDER BY id"), "1|0");
-    /* The connection is usable, outside any transaction. */
-    ASSERT_INT_EQ(sq_db_transaction(conns[c], after, 1, p, 1, affected, &failed, &err),
-                  SQ_OK);
-    ASSERT_INT_EQ(affected[0], 1);
-    ASSERT_STR_EQ(rows(admin, "SELECT id, v FROM t ORDER BY id"), "1|1");
-    ASSERT_STR_EQ(rows(conns[c], "SELECT @@in_transaction"), "0");
-  }
+  uint64_t affected[3];
+  size_t failed = 42;
+  sq_err err;
+  ASSERT_INT_EQ(exec(admin, "DELETE FROM t"), SQ_OK);
+  ASSERT_INT_EQ(exec(admin, "INSERT INTO t (id, v) VALUES (1, 0)"), SQ_OK);
+  ASSERT_INT_EQ(txn(stmts, 3, p, 1, affected, &failed, &err), SQ_EDB_QUERY);
+  ASSERT_INT_EQ(failed, 1);
+  ASSERT(strstr(err.msg, "statement 2 of 3") != NULL);
+  ASSERT(strstr(err.msg, "Duplicate entry") != NULL);
+  /* The first insert was rolled back, the third never ran. */
+  ASSERT_STR_EQ(rows(admin, "SELECT id, v FROM t ORDER BY id"), "1|0");
+  /* The connection is usable, outside any transaction. */
+  ASSERT_INT_EQ(txn(after, 1, p, 1, affected, &failed, &err), SQ_OK);
+  ASSERT_INT_EQ(affected[0], 1);
+  ASSERT_STR_EQ(rows(admin, "SELECT id, v FROM t ORDER BY id"), "1|1");
+  ASSERT_STR_EQ(rows(ledger, "SELECT @@in_transaction"), "0");
 }
 
 TEST(transaction_one_statement_each) {
@@ -220,24 +217,25 @@ TEST(transaction_one_statement_each) {
   /* A value cannot end the statement: it is escaped and quoted. */
   sq_param p[] = {SQ_P_STR("s", "'; DELETE FROM t; -- \\")};
   NEED_CONNECTIONS();
-  for (int c = 0; c < 2; c++) {
-    size_t failed = 42;
-    sq_err err;
-    fprintf(stderr, "  on the %s connection\n", conn_names[c]);
-    ASSERT_INT_EQ(exec(admin, "DELETE FROM t"), SQ_OK);
-    ASSERT_INT_EQ(exec(admin, "INSERT INTO t (id, v) VALUES (1, 0)"), SQ_OK);
-    ASSERT_INT_EQ(sq_db_transaction(conns[c], two, 2, p, 1, NULL, &failed, &err), SQ_EINVAL);
-    ASSERT_INT_EQ(failed, 1);
-    ASSERT_INT_EQ(sq_db_transaction(conns[c], unclosed, 1, p, 1, NULL, &failed, &err),
-                  SQ_EINVAL);
-    ASSERT_INT_EQ(sq_db_transaction(conns[c], comment, 1, p, 1, NULL, &failed, &err),
-                  SQ_EINVAL);
-    ASSERT_INT_EQ(sq_db_transaction(conns[c], two, 0, p, 1, NULL, &failed, &err), SQ_EINVAL);
-    /* Nothing of the refused ones ran, not even the first statement. */
-    ASSERT_STR_EQ(rows(admin, "SELECT id, v, note FROM t"), "1|0|NULL");
-    ASSERT_INT_EQ(sq_db_transaction(conns[c], quoted, 1, p, 1, NULL, &failed, &err), SQ_OK);
-    ASSERT_STR_EQ(rows(admin, "SELECT id, v, note FROM t"), "1|0|a;b'; DELETE FROM t; -- \\");
-  }
+  size_t failed = 42;
+  sq_err err;
+  ASSERT_INT_EQ(exec(admin, "DELETE FROM t"), SQ_OK);
+  ASSERT_INT_EQ(exec(admin, "INSERT INTO t (id, v) VALUES (1, 0)"), SQ_OK);
+  ASSERT_INT_EQ(txn(two, 2, p, 1, NULL, &failed, &err), SQ_EINVAL);
+  ASSERT_INT_EQ(failed, 1);
+  ASSERT_INT_EQ(txn(unclosed, 1, p, 1, NULL, &failed, &err), SQ_EINVAL);
+  ASSERT_INT_EQ(txn(comment, 1, p, 1, NULL, &failed, &err), SQ_EINVAL);
+  ASSERT_INT_EQ(txn(two, 0, p, 1, NULL, &failed, &err), SQ_EINVAL);
+  /* Only on a connection that takes several statements in one query. */
+  sq_db *plain = sq_db_connect(test_url, &err);
+  ASSERT(plain != NULL);
+  sq_db_stmt one = {"UPDATE t SET v = 5", NULL, 0};
+  ASSERT_INT_EQ(sq_db_transaction(plain, &one, 1, NULL, &failed, &err), SQ_EINVAL);
+  sq_db_close(plain);
+  /* Nothing of the refused ones ran, not even the first statement. */
+  ASSERT_STR_EQ(rows(admin, "SELECT id, v, note FROM t"), "1|0|NULL");
+  ASSERT_INT_EQ(txn(quoted, 1, p, 1, NULL, &failed, &err), SQ_OK);
+  ASSERT_STR_EQ(rows(admin, "SELECT id, v, note FROM t"), "1|0|a;b'; DELETE FROM t; -- \\");
 }
 
 /* A temporary error (a lock wait timeout) comes back as sq_db_exec gives it,
@@ -246,53 +244,44 @@ TEST(transaction_lock_timeout) {
   static const char *const stmts[] = {"INSERT INTO t (id, v) VALUES (20, 0)",
                                       "UPDATE t SET v = 9 WHERE id = 1"};
   NEED_CONNECTIONS();
-  for (int c = 0; c < 2; c++) {
-    size_t failed = 42;
-    sq_err err;
-    fprintf(stderr, "  on the %s connection\n", conn_names[c]);
-    ASSERT_INT_EQ(exec(admin, "DELETE FROM t"), SQ_OK);
-    ASSERT_INT_EQ(exec(admin, "INSERT INTO t (id, v) VALUES (1, 0)"), SQ_OK);
-    ASSERT_INT_EQ(exec(conns[c], "SET SESSION innodb_lock_wait_timeout = 1"), SQ_OK);
-    ASSERT_INT_EQ(sq_db_begin(admin, &err), SQ_OK);
-    ASSERT_STR_EQ(rows(admin, "SELECT id FROM t WHERE id = 1 FOR UPDATE"), "1");
-    ASSERT_INT_EQ(sq_db_transaction(conns[c], stmts, 2, NULL, 0, NULL, &failed, &err),
-                  SQ_EDB_CONNECT);
-    sq_db_rollback(admin);
-    ASSERT_INT_EQ(failed, 1);
-    ASSERT(strstr(err.msg, "Lock wait timeout") != NULL);
-    ASSERT_STR_EQ(rows(admin, "SELECT id, v FROM t ORDER BY id"), "1|0");
-    ASSERT_INT_EQ(exec(conns[c], "SET SESSION innodb_lock_wait_timeout = DEFAULT"), SQ_OK);
-  }
+  size_t failed = 42;
+  sq_err err;
+  ASSERT_INT_EQ(exec(admin, "DELETE FROM t"), SQ_OK);
+  ASSERT_INT_EQ(exec(admin, "INSERT INTO t (id, v) VALUES (1, 0)"), SQ_OK);
+  ASSERT_INT_EQ(exec(ledger, "SET SESSION innodb_lock_wait_timeout = 1"), SQ_OK);
+  ASSERT_INT_EQ(sq_db_begin(admin, &err), SQ_OK);
+  ASSERT_STR_EQ(rows(admin, "SELECT id FROM t WHERE id = 1 FOR UPDATE"), "1");
+  ASSERT_INT_EQ(txn(stmts, 2, NULL, 0, NULL, &failed, &err), SQ_EDB_CONNECT);
+  sq_db_rollback(admin);
+  ASSERT_INT_EQ(failed, 1);
+  ASSERT(strstr(err.msg, "Lock wait timeout") != NULL);
+  ASSERT_STR_EQ(rows(admin, "SELECT id, v FROM t ORDER BY id"), "1|0");
+  ASSERT_INT_EQ(exec(ledger, "SET SESSION innodb_lock_wait_timeout = DEFAULT"), SQ_OK);
 }
 
 /* A lost connection is SQ_EDB_CONNECT; sq_db_reconnect keeps
- * SQ_DB_MULTI_STATEMENTS (without it the server would refuse the
- * multi-statement query of the next transaction as a syntax error). */
+ * SQ_DB_MULTI_STATEMENTS (without it the next transaction would be
+ * refused). */
 TEST(transaction_lost_connection) {
   static const char *const stmts[] = {"UPDATE t SET v = v + 1 WHERE id = 1",
                                       "UPDATE t SET v = v + 1 WHERE id = 1"};
   NEED_CONNECTIONS();
-  for (int c = 0; c < 2; c++) {
-    char kill[64], before[32];
-    uint64_t affected[2];
-    size_t failed = 42;
-    sq_err err;
-    fprintf(stderr, "  on the %s connection\n", conn_names[c]);
-    ASSERT_INT_EQ(exec(admin, "DELETE FROM t"), SQ_OK);
-    ASSERT_INT_EQ(exec(admin, "INSERT INTO t (id, v) VALUES (1, 0)"), SQ_OK);
-    snprintf(before, sizeof before, "%.20s", rows(conns[c], "SELECT CONNECTION_ID()"));
-    snprintf(kill, sizeof kill, "KILL %s", before);
-    ASSERT_INT_EQ(exec(admin, kill), SQ_OK);
-    ASSERT_INT_EQ(sq_db_transaction(conns[c], stmts, 2, NULL, 0, affected, &failed, &err),
-                  SQ_EDB_CONNECT);
-    ASSERT_STR_EQ(rows(admin, "SELECT v FROM t"), "0");
-    ASSERT_INT_EQ(sq_db_reconnect(conns[c], &err), SQ_OK);
-    ASSERT(strcmp(rows(conns[c], "SELECT CONNECTION_ID()"), before) != 0);
-    ASSERT_INT_EQ(sq_db_transaction(conns[c], stmts, 2, NULL, 0, affected, &failed, &err),
-                  SQ_OK);
-    ASSERT_INT_EQ(affected[1], 1);
-    ASSERT_STR_EQ(rows(admin, "SELECT v FROM t"), "2");
-  }
+  char kill[64], before[32];
+  uint64_t affected[2];
+  size_t failed = 42;
+  sq_err err;
+  ASSERT_INT_EQ(exec(admin, "DELETE FROM t"), SQ_OK);
+  ASSERT_INT_EQ(exec(admin, "INSERT INTO t (id, v) VALUES (1, 0)"), SQ_OK);
+  snprintf(before, sizeof before, "%.20s", rows(ledger, "SELECT CONNECTION_ID()"));
+  snprintf(kill, sizeof kill, "KILL %s", before);
+  ASSERT_INT_EQ(exec(admin, kill), SQ_OK);
+  ASSERT_INT_EQ(txn(stmts, 2, NULL, 0, affected, &failed, &err), SQ_EDB_CONNECT);
+  ASSERT_STR_EQ(rows(admin, "SELECT v FROM t"), "0");
+  ASSERT_INT_EQ(sq_db_reconnect(ledger, &err), SQ_OK);
+  ASSERT(strcmp(rows(ledger, "SELECT CONNECTION_ID()"), before) != 0);
+  ASSERT_INT_EQ(txn(stmts, 2, NULL, 0, affected, &failed, &err), SQ_OK);
+  ASSERT_INT_EQ(affected[1], 1);
+  ASSERT_STR_EQ(rows(admin, "SELECT v FROM t"), "2");
 }
 
 /* ---- fenced attempt transitions ------------------------------------------- */
@@ -317,105 +306,99 @@ static const char *job_of(const char *job) {
 
 TEST(fence_start_and_succeed) {
   NEED_CONNECTIONS();
-  for (int c = 0; c < 2; c++) {
-    sq_db *db = conns[c];
-    char job[SQ_ID_SIZE], before[SNAPSHOT_SIZE], after[SNAPSHOT_SIZE];
-    sq_err err;
-    fprintf(stderr, "  on the %s connection\n", conn_names[c]);
-    ASSERT_INT_EQ(new_job(admin, 100 + (uint64_t)c, job), SQ_OK);
-    ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 1, 5, "w1", &err), SQ_OK);
-    ASSERT_STR_EQ(job_of(job), "running|1|1|5|-|-");
-    ASSERT_STR_EQ(attempts_of(job), "1|5|running|-|0");
+  sq_db *db = ledger;
+  char job[SQ_ID_SIZE], before[SNAPSHOT_SIZE], after[SNAPSHOT_SIZE];
+  sq_err err;
+  ASSERT_INT_EQ(new_job(admin, 100, job), SQ_OK);
+  ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 1, 5, "w1", &err), SQ_OK);
+  ASSERT_STR_EQ(job_of(job), "running|1|1|5|-|-");
+  ASSERT_STR_EQ(attempts_of(job), "1|5|running|-|0");
 
-    /* A lower token, and the same token again (a repeated call): refused,
-     * nothing applied. */
-    ledger_snapshot(admin, before, sizeof before);
-    ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 2, 3, "w2", &err), SQ_ELEASE_LOST);
-    ASSERT(strstr(err.msg, "holds token 5") != NULL);
-    ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 1, 5, "w1", &err), SQ_ELEASE_LOST);
-    ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 1, 4, "old.xlsx", 1, &err),
-                  SQ_ELEASE_LOST);
-    ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 1, 4, false, SQ_ERENDER, "x", &err),
-                  SQ_ELEASE_LOST);
-    ledger_snapshot(admin, after, sizeof after);
-    ASSERT_STR_EQ(after, before);
+  /* A lower token, and the same token again (a repeated call): refused,
+   * nothing applied. */
+  ledger_snapshot(admin, before, sizeof before);
+  ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 2, 3, "w2", &err), SQ_ELEASE_LOST);
+  ASSERT(strstr(err.msg, "holds token 5") != NULL);
+  ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 1, 5, "w1", &err), SQ_ELEASE_LOST);
+  ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 1, 4, "old.xlsx", 1, &err),
+                SQ_ELEASE_LOST);
+  ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 1, 4, false, SQ_ERENDER, "x", &err),
+                SQ_ELEASE_LOST);
+  ledger_snapshot(admin, after, sizeof after);
+  ASSERT_STR_EQ(after, before);
 
-    /* A newer claim takes over: the old attempt is lost. */
-    ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 2, 7, "w2", &err), SQ_OK);
-    ASSERT_STR_EQ(attempts_of(job), "1|5|lost|lease_lost|1\n2|7|running|-|0");
-    ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 1, 5, "old.xlsx", 1, &err),
-                  SQ_ELEASE_LOST);
-    ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 2, 7, "k.xlsx", 42, &err), SQ_OK);
-    ASSERT_STR_EQ(job_of(job), "succeeded|1|2|7|k.xlsx|-");
-    ASSERT_STR_EQ(attempts_of(job), "1|5|lost|lease_lost|1\n2|7|succeeded|-|1");
+  /* A newer claim takes over: the old attempt is lost. */
+  ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 2, 7, "w2", &err), SQ_OK);
+  ASSERT_STR_EQ(attempts_of(job), "1|5|lost|lease_lost|1\n2|7|running|-|0");
+  ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 1, 5, "old.xlsx", 1, &err),
+                SQ_ELEASE_LOST);
+  ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 2, 7, "k.xlsx", 42, &err), SQ_OK);
+  ASSERT_STR_EQ(job_of(job), "succeeded|1|2|7|k.xlsx|-");
+  ASSERT_STR_EQ(attempts_of(job), "1|5|lost|lease_lost|1\n2|7|succeeded|-|1");
 
-    /* Succeeded already: the same call again, a failure and a new claim
-     * are all refused as cancelled, and change nothing. */
-    ledger_snapshot(admin, before, sizeof before);
-    ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 2, 7, "k.xlsx", 42, &err),
-                  SQ_ECANCELLED);
-    ASSERT(strstr(err.msg, "already succeeded") != NULL);
-    ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 2, 7, true, SQ_ERENDER, "x", &err),
-                  SQ_ECANCELLED);
-    ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 3, 9, "w3", &err), SQ_ECANCELLED);
-    ledger_snapshot(admin, after, sizeof after);
-    ASSERT_STR_EQ(after, before);
+  /* Succeeded already: the same call again, a failure and a new claim
+   * are all refused as cancelled, and change nothing. */
+  ledger_snapshot(admin, before, sizeof before);
+  ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 2, 7, "k.xlsx", 42, &err),
+                SQ_ECANCELLED);
+  ASSERT(strstr(err.msg, "already succeeded") != NULL);
+  ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 2, 7, true, SQ_ERENDER, "x", &err),
+                SQ_ECANCELLED);
+  ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 3, 9, "w3", &err), SQ_ECANCELLED);
+  ledger_snapshot(admin, after, sizeof after);
+  ASSERT_STR_EQ(after, before);
 
-    ASSERT_INT_EQ(sq_ledger_attempt_start(db, "j000000000000000000000000", 1, 1, "w", &err),
-                  SQ_ENOT_FOUND);
-    ledger_snapshot(admin, after, sizeof after);
-    ASSERT_STR_EQ(after, before);
-    ASSERT_STR_EQ(rows(db, "SELECT @@in_transaction"), "0");
-  }
+  ASSERT_INT_EQ(sq_ledger_attempt_start(db, "j000000000000000000000000", 1, 1, "w", &err),
+                SQ_ENOT_FOUND);
+  ledger_snapshot(admin, after, sizeof after);
+  ASSERT_STR_EQ(after, before);
+  ASSERT_STR_EQ(rows(db, "SELECT @@in_transaction"), "0");
 }
 
 TEST(fence_failures) {
   NEED_CONNECTIONS();
-  for (int c = 0; c < 2; c++) {
-    sq_db *db = conns[c];
-    char job[SQ_ID_SIZE], never[SQ_ID_SIZE], before[SNAPSHOT_SIZE], after[SNAPSHOT_SIZE];
-    sq_err err;
-    fprintf(stderr, "  on the %s connection\n", conn_names[c]);
-    ASSERT_INT_EQ(new_job(admin, 200 + (uint64_t)c, job), SQ_OK);
-    ASSERT_INT_EQ(new_job(admin, 300 + (uint64_t)c, never), SQ_OK);
+  sq_db *db = ledger;
+  char job[SQ_ID_SIZE], never[SQ_ID_SIZE], before[SNAPSHOT_SIZE], after[SNAPSHOT_SIZE];
+  sq_err err;
+  ASSERT_INT_EQ(new_job(admin, 200, job), SQ_OK);
+  ASSERT_INT_EQ(new_job(admin, 300, never), SQ_OK);
 
-    /* Not final: back to runnable, still live. */
-    ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 1, 11, "w1", &err), SQ_OK);
-    ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 1, 11, false, SQ_ESTORAGE, "s3 down",
-                                           &err), SQ_OK);
-    ASSERT_STR_EQ(job_of(job), "runnable|1|1|11|-|storage");
-    ASSERT_STR_EQ(attempts_of(job), "1|11|failed|storage|1");
+  /* Not final: back to runnable, still live. */
+  ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 1, 11, "w1", &err), SQ_OK);
+  ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 1, 11, false, SQ_ESTORAGE, "s3 down",
+                                         &err), SQ_OK);
+  ASSERT_STR_EQ(job_of(job), "runnable|1|1|11|-|storage");
+  ASSERT_STR_EQ(attempts_of(job), "1|11|failed|storage|1");
 
-    /* Another token cannot fail it. */
-    ledger_snapshot(admin, before, sizeof before);
-    ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 1, 10, true, SQ_ERENDER, "x", &err),
-                  SQ_ELEASE_LOST);
-    ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 1, 12, true, SQ_ERENDER, "x", &err),
-                  SQ_ELEASE_LOST);
-    ledger_snapshot(admin, after, sizeof after);
-    ASSERT_STR_EQ(after, before);
+  /* Another token cannot fail it. */
+  ledger_snapshot(admin, before, sizeof before);
+  ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 1, 10, true, SQ_ERENDER, "x", &err),
+                SQ_ELEASE_LOST);
+  ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 1, 12, true, SQ_ERENDER, "x", &err),
+                SQ_ELEASE_LOST);
+  ledger_snapshot(admin, after, sizeof after);
+  ASSERT_STR_EQ(after, before);
 
-    /* Final: failed, no longer live. */
-    ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 2, 12, "w2", &err), SQ_OK);
-    ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 2, 12, true, SQ_ERENDER, "bad cell",
-                                           &err), SQ_OK);
-    ASSERT_STR_EQ(job_of(job), "failed|-|2|12|-|render");
-    ASSERT_STR_EQ(attempts_of(job), "1|11|failed|storage|1\n2|12|failed|render|1");
-    ledger_snapshot(admin, before, sizeof before);
-    ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 2, 12, true, SQ_ERENDER, "bad cell",
-                                           &err), SQ_ECANCELLED);
-    ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 2, 12, false, SQ_ERENDER, "bad cell",
-                                           &err), SQ_ECANCELLED);
-    ledger_snapshot(admin, after, sizeof after);
-    ASSERT_STR_EQ(after, before);
+  /* Final: failed, no longer live. */
+  ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 2, 12, "w2", &err), SQ_OK);
+  ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 2, 12, true, SQ_ERENDER, "bad cell",
+                                         &err), SQ_OK);
+  ASSERT_STR_EQ(job_of(job), "failed|-|2|12|-|render");
+  ASSERT_STR_EQ(attempts_of(job), "1|11|failed|storage|1\n2|12|failed|render|1");
+  ledger_snapshot(admin, before, sizeof before);
+  ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 2, 12, true, SQ_ERENDER, "bad cell",
+                                         &err), SQ_ECANCELLED);
+  ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 2, 12, false, SQ_ERENDER, "bad cell",
+                                         &err), SQ_ECANCELLED);
+  ledger_snapshot(admin, after, sizeof after);
+  ASSERT_STR_EQ(after, before);
 
-    /* A job that never started (token 0) fails without an attempt row. */
-    ASSERT_INT_EQ(sq_ledger_attempt_failed(db, never, 1, 0, true, SQ_EBAD_JOB, "malformed",
-                                           &err), SQ_OK);
-    ASSERT_STR_EQ(job_of(never), "failed|-|1|-|-|bad_job");
-    ASSERT_STR_EQ(attempts_of(never), "");
-    ASSERT_STR_EQ(rows(db, "SELECT @@in_transaction"), "0");
-  }
+  /* A job that never started (token 0) fails without an attempt row. */
+  ASSERT_INT_EQ(sq_ledger_attempt_failed(db, never, 1, 0, true, SQ_EBAD_JOB, "malformed",
+                                         &err), SQ_OK);
+  ASSERT_STR_EQ(job_of(never), "failed|-|1|-|-|bad_job");
+  ASSERT_STR_EQ(attempts_of(never), "");
+  ASSERT_STR_EQ(rows(db, "SELECT @@in_transaction"), "0");
 }
 
 /* Several jobs' steps in one transaction, as the worker writes one
@@ -423,70 +406,67 @@ TEST(fence_failures) {
  * on its own, the refused ones changing nothing. */
 TEST(fence_steps_together) {
   NEED_CONNECTIONS();
-  for (int c = 0; c < 2; c++) {
-    sq_db *db = conns[c];
-    char done[SQ_ID_SIZE], next[SQ_ID_SIZE], taken[SQ_ID_SIZE], gone[SQ_ID_SIZE];
-    char taken_before[ROWS_MAX], gone_before[ROWS_MAX];
-    sq_err err;
-    fprintf(stderr, "  on the %s connection\n", conn_names[c]);
-    ASSERT_INT_EQ(new_job(admin, 400 + (uint64_t)c, done), SQ_OK);
-    ASSERT_INT_EQ(new_job(admin, 500 + (uint64_t)c, next), SQ_OK);
-    ASSERT_INT_EQ(new_job(admin, 600 + (uint64_t)c, taken), SQ_OK);
-    ASSERT_INT_EQ(new_job(admin, 700 + (uint64_t)c, gone), SQ_OK);
-    ASSERT_INT_EQ(sq_ledger_attempt_start(db, done, 1, 21, "w1", &err), SQ_OK);
-    ASSERT_INT_EQ(sq_ledger_attempt_start(db, taken, 1, 30, "w2", &err), SQ_OK);
-    ASSERT_INT_EQ(sq_ledger_attempt_start(db, gone, 1, 40, "w2", &err), SQ_OK);
-    ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, gone, 1, 40, "g.xlsx", 1, &err), SQ_OK);
-    snprintf(taken_before, sizeof taken_before, "%s", attempts_of(taken));
-    snprintf(gone_before, sizeof gone_before, "%s", attempts_of(gone));
+  sq_db *db = ledger;
+  char done[SQ_ID_SIZE], next[SQ_ID_SIZE], taken[SQ_ID_SIZE], gone[SQ_ID_SIZE];
+  char taken_before[ROWS_MAX], gone_before[ROWS_MAX];
+  sq_err err;
+  ASSERT_INT_EQ(new_job(admin, 400, done), SQ_OK);
+  ASSERT_INT_EQ(new_job(admin, 500, next), SQ_OK);
+  ASSERT_INT_EQ(new_job(admin, 600, taken), SQ_OK);
+  ASSERT_INT_EQ(new_job(admin, 700, gone), SQ_OK);
+  ASSERT_INT_EQ(sq_ledger_attempt_start(db, done, 1, 21, "w1", &err), SQ_OK);
+  ASSERT_INT_EQ(sq_ledger_attempt_start(db, taken, 1, 30, "w2", &err), SQ_OK);
+  ASSERT_INT_EQ(sq_ledger_attempt_start(db, gone, 1, 40, "w2", &err), SQ_OK);
+  ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, gone, 1, 40, "g.xlsx", 1, &err), SQ_OK);
+  snprintf(taken_before, sizeof taken_before, "%s", attempts_of(taken));
+  snprintf(gone_before, sizeof gone_before, "%s", attempts_of(gone));
 
-    sq_ledger_step steps[] = {
-        {.kind = SQ_STEP_SUCCEEDED, .job_id = done, .attempt = 1, .token = 21,
-         .output_key = "d.xlsx", .rows = 3},
-        {.kind = SQ_STEP_START, .job_id = next, .attempt = 1, .token = 22, .worker = "w1"},
-        /* held by a newer claim elsewhere: refused */
-        {.kind = SQ_STEP_START, .job_id = taken, .attempt = 1, .token = 23, .worker = "w1"},
-        /* finished already: refused as cancelled */
-        {.kind = SQ_STEP_START, .job_id = gone, .attempt = 2, .token = 41, .worker = "w1"},
-        {.kind = SQ_STEP_FAILED, .job_id = taken, .attempt = 1, .token = 29, .final = true,
-         .reason = SQ_ERENDER, .message = "stale"},
-    };
-    ASSERT_INT_EQ(sq_ledger_transitions(db, steps, 5, &err), SQ_OK);
-    ASSERT_INT_EQ(steps[0].rc, SQ_OK);
-    ASSERT_INT_EQ(steps[1].rc, SQ_OK);
-    ASSERT_INT_EQ(steps[2].rc, SQ_ELEASE_LOST);
-    ASSERT(strstr(steps[2].err.msg, "holds token 30") != NULL);
-    ASSERT_INT_EQ(steps[3].rc, SQ_ECANCELLED);
-    ASSERT_INT_EQ(steps[4].rc, SQ_ELEASE_LOST);
-    ASSERT_STR_EQ(job_of(done), "succeeded|1|1|21|d.xlsx|-");
-    ASSERT_STR_EQ(attempts_of(done), "1|21|succeeded|-|1");
-    ASSERT_STR_EQ(job_of(next), "running|1|1|22|-|-");
-    ASSERT_STR_EQ(attempts_of(next), "1|22|running|-|0");
-    ASSERT_STR_EQ(job_of(taken), "running|1|1|30|-|-");
-    ASSERT_STR_EQ(attempts_of(taken), taken_before);
-    ASSERT_STR_EQ(job_of(gone), "succeeded|1|1|40|g.xlsx|-");
-    ASSERT_STR_EQ(attempts_of(gone), gone_before);
+  sq_ledger_step steps[] = {
+      {.kind = SQ_STEP_SUCCEEDED, .job_id = done, .attempt = 1, .token = 21,
+       .output_key = "d.xlsx", .rows = 3},
+      {.kind = SQ_STEP_START, .job_id = next, .attempt = 1, .token = 22, .worker = "w1"},
+      /* held by a newer claim elsewhere: refused */
+      {.kind = SQ_STEP_START, .job_id = taken, .attempt = 1, .token = 23, .worker = "w1"},
+      /* finished already: refused as cancelled */
+      {.kind = SQ_STEP_START, .job_id = gone, .attempt = 2, .token = 41, .worker = "w1"},
+      {.kind = SQ_STEP_FAILED, .job_id = taken, .attempt = 1, .token = 29, .final = true,
+       .reason = SQ_ERENDER, .message = "stale"},
+  };
+  ASSERT_INT_EQ(sq_ledger_transitions(db, steps, 5, &err), SQ_OK);
+  ASSERT_INT_EQ(steps[0].rc, SQ_OK);
+  ASSERT_INT_EQ(steps[1].rc, SQ_OK);
+  ASSERT_INT_EQ(steps[2].rc, SQ_ELEASE_LOST);
+  ASSERT(strstr(steps[2].err.msg, "holds token 30") != NULL);
+  ASSERT_INT_EQ(steps[3].rc, SQ_ECANCELLED);
+  ASSERT_INT_EQ(steps[4].rc, SQ_ELEASE_LOST);
+  ASSERT_STR_EQ(job_of(done), "succeeded|1|1|21|d.xlsx|-");
+  ASSERT_STR_EQ(attempts_of(done), "1|21|succeeded|-|1");
+  ASSERT_STR_EQ(job_of(next), "running|1|1|22|-|-");
+  ASSERT_STR_EQ(attempts_of(next), "1|22|running|-|0");
+  ASSERT_STR_EQ(job_of(taken), "running|1|1|30|-|-");
+  ASSERT_STR_EQ(attempts_of(taken), taken_before);
+  ASSERT_STR_EQ(job_of(gone), "succeeded|1|1|40|g.xlsx|-");
+  ASSERT_STR_EQ(attempts_of(gone), gone_before);
 
-    /* A step that breaks the transaction (a key longer than the column)
-     * applies nothing of any step, and every step says why. */
-    char huge[2048];
-    memset(huge, 'k', sizeof huge - 1);
-    huge[sizeof huge - 1] = '\0';
-    sq_ledger_step broken[] = {
-        {.kind = SQ_STEP_SUCCEEDED, .job_id = next, .attempt = 1, .token = 22,
-         .output_key = "n.xlsx", .rows = 1},
-        {.kind = SQ_STEP_SUCCEEDED, .job_id = taken, .attempt = 1, .token = 30,
-         .output_key = huge, .rows = 1},
-    };
-    char before[SNAPSHOT_SIZE], after[SNAPSHOT_SIZE];
-    ledger_snapshot(admin, before, sizeof before);
-    ASSERT(sq_ledger_transitions(db, broken, 2, &err) != SQ_OK);
-    ASSERT(broken[0].rc != SQ_OK && broken[0].rc == broken[1].rc);
-    ASSERT_STR_EQ(broken[0].err.msg, err.msg);
-    ledger_snapshot(admin, after, sizeof after);
-    ASSERT_STR_EQ(after, before);
-    ASSERT_STR_EQ(rows(db, "SELECT @@in_transaction"), "0");
-  }
+  /* A step that breaks the transaction (a key longer than the column)
+   * applies nothing of any step, and every step says why. */
+  char huge[2048];
+  memset(huge, 'k', sizeof huge - 1);
+  huge[sizeof huge - 1] = '\0';
+  sq_ledger_step broken[] = {
+      {.kind = SQ_STEP_SUCCEEDED, .job_id = next, .attempt = 1, .token = 22,
+       .output_key = "n.xlsx", .rows = 1},
+      {.kind = SQ_STEP_SUCCEEDED, .job_id = taken, .attempt = 1, .token = 30,
+       .output_key = huge, .rows = 1},
+  };
+  char before[SNAPSHOT_SIZE], after[SNAPSHOT_SIZE];
+  ledger_snapshot(admin, before, sizeof before);
+  ASSERT(sq_ledger_transitions(db, broken, 2, &err) != SQ_OK);
+  ASSERT(broken[0].rc != SQ_OK && broken[0].rc == broken[1].rc);
+  ASSERT_STR_EQ(broken[0].err.msg, err.msg);
+  ledger_snapshot(admin, after, sizeof after);
+  ASSERT_STR_EQ(after, before);
+  ASSERT_STR_EQ(rows(db, "SELECT @@in_transaction"), "0");
 }
 
 /* Two workers start neighbouring jobs in the same moment. At REPEATABLE
@@ -534,9 +514,8 @@ TEST(read_committed_takes_no_gap_locks) {
 
 TEST(teardown) {
   char sql[128];
-  sq_db_close(conns[0]);
-  sq_db_close(conns[1]);
-  conns[0] = conns[1] = NULL;
+  sq_db_close(ledger);
+  ledger = NULL;
   if (admin == NULL) return;
   if (test_db[0] != '\0') {
     snprintf(sql, sizeof sql, "DROP DATABASE `%s`", test_db);
