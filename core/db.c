@@ -25,7 +25,6 @@ struct sq_db {
   MYSQL *conn;
   sq_db_url url;
   unsigned options; /* SQ_DB_*, kept across reconnects */
-  unsigned last_errno; /* the server's code of the last error db_error saw */
 };
 
 /* ---- URL parsing ------------------------------------------------------ */
@@ -189,7 +188,6 @@ static bool errno_is_connection(unsigned e) {
 
 static sq_errcode db_error(sq_db *db, sq_err *err, const char *what) {
   unsigned e = mysql_errno(db->conn);
-  db->last_errno = e;
   sq_errcode code = errno_is_connection(e) ? SQ_EDB_CONNECT : SQ_EDB_QUERY;
   /* Wrong SQL or a schema that lacks a table or column will not heal by
    * retrying: permanent, reported as a configuration problem. */
@@ -198,6 +196,30 @@ static sq_errcode db_error(sq_db *db, sq_err *err, const char *what) {
     code = SQ_ECONFIG;
   return sq_err_set(err, code, "%s: mysql error %u: %s", what, e,
                     mysql_error(db->conn));
+}
+
+/* SQ_DB_READ_COMMITTED, at every connect. A server that logs statements
+ * (binlog_format = STATEMENT) refuses InnoDB writes at READ COMMITTED
+ * (error 1665): such a connection keeps the server's default, and says so. */
+static sq_errcode set_read_committed(sq_db *db, sq_err *err) {
+  MYSQL_RES *res;
+  MYSQL_ROW row;
+  bool statement_log;
+  if (mysql_query(db->conn, "SELECT @@log_bin = 1 AND @@binlog_format = 'STATEMENT'") != 0 ||
+      (res = mysql_store_result(db->conn)) == NULL)
+    return db_error(db, err, "reading the binary log's format");
+  row = mysql_fetch_row(res);
+  statement_log = row != NULL && row[0] != NULL && strcmp(row[0], "1") == 0;
+  mysql_free_result(res);
+  if (statement_log) {
+    SQ_WARN("the database logs statements (binlog_format = STATEMENT), which READ "
+            "COMMITTED cannot use; ledger transactions run at the server's default "
+            "isolation level");
+    return SQ_OK;
+  }
+  if (mysql_query(db->conn, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED") != 0)
+    return db_error(db, err, "setting READ COMMITTED");
+  return SQ_OK;
 }
 
 /* ssl-mode to Connector/C (3.3) options. mysql_ssl_set() turns TLS on
@@ -227,9 +249,6 @@ static sq_errcode open_conn(sq_db *db, sq_err *err) {
   mysql_options(db->conn, MYSQL_OPT_WRITE_TIMEOUT, &timeout_rw);
   mysql_options(db->conn, MYSQL_OPT_RECONNECT, &off);
   mysql_options(db->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-  if (db->options & SQ_DB_READ_COMMITTED)
-    mysql_options(db->conn, MYSQL_INIT_COMMAND,
-                  "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
   if (set_tls(db) != 0) {
     sq_errcode rc = sq_err_set(err, SQ_ECONFIG, "cannot set TLS options (ssl-mode %s)",
                                ssl_mode_names[db->url.ssl_mode]);
@@ -282,6 +301,14 @@ static sq_errcode open_conn(sq_db *db, sq_err *err) {
     mysql_close(db->conn);
     db->conn = NULL;
     return rc;
+  }
+  if (db->options & SQ_DB_READ_COMMITTED) {
+    sq_errcode rc = set_read_committed(db, err);
+    if (rc != SQ_OK) {
+      mysql_close(db->conn);
+      db->conn = NULL;
+      return rc;
+    }
   }
   return SQ_OK;
 }
@@ -599,22 +626,7 @@ sq_errcode sq_db_transaction(sq_db *db, const sq_db_stmt *stmts, size_t n,
     return sq_err_set(err, SQ_EINVAL,
                       "a transaction needs a connection opened with SQ_DB_MULTI_STATEMENTS");
   if (db->conn == NULL && (rc = open_conn(db, err)) != SQ_OK) return rc;
-  db->last_errno = 0;
-  rc = transaction_multi(db, stmts, n, affected, failed, err);
-  if (rc != SQ_OK && db->last_errno == ER_BINLOG_STMT_MODE_AND_ROW_ENGINE &&
-      (db->options & SQ_DB_READ_COMMITTED)) {
-    /* A server logging statements (binlog_format = STATEMENT) refuses
-     * InnoDB writes at READ COMMITTED: back to the server's default for
-     * good, and the same transaction again (the first wrote nothing). */
-    SQ_WARN("the database logs statements (binlog_format = STATEMENT), which "
-            "READ COMMITTED cannot use; ledger transactions run at REPEATABLE READ");
-    db->options &= ~(unsigned)SQ_DB_READ_COMMITTED;
-    if ((rc = sq_db_exec(db, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-                         NULL, 0, NULL, err)) != SQ_OK)
-      return rc;
-    return sq_db_transaction(db, stmts, n, affected, failed, err);
-  }
-  return rc;
+  return transaction_multi(db, stmts, n, affected, failed, err);
 }
 
 sq_errcode sq_db_begin(sq_db *db, sq_err *err) {

@@ -82,8 +82,9 @@ enum {
    * secondary index (sheetq_jobs' state); the other's INSERT into that gap
    * then waits for it, and it for the other. The ledger's transitions need
    * nothing of REPEATABLE READ: each is fenced by a single-row UPDATE by
-   * primary key. A server with binlog_format = STATEMENT refuses it; the
-   * connection then goes back to REPEATABLE READ (and says so). */
+   * primary key. A server with binlog_format = STATEMENT refuses writes at
+   * READ COMMITTED: checked at every connect, such a connection keeps the
+   * server's default (and says so). */
   SQ_DB_READ_COMMITTED = 1u << 1,
 };
 /* sq_db_connect() with options (SQ_DB_*); sq_db_reconnect() keeps them. */
