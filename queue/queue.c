@@ -349,6 +349,22 @@ sq_errcode sq_queue_fence_floor(sq_queue *q, uint64_t floor, sq_err *err) {
   return rc;
 }
 
+sq_errcode sq_queue_take_turn(sq_queue *q, const char *chore, long period_ms,
+                              bool *mine, sq_err *err) {
+  char key[160], ms[24];
+  const char *argv[6] = {"SET", key, "1", "NX", "PX", ms};
+  size_t lens[6] = {3, 0, 1, 2, 2, 0};
+  redisReply *reply = NULL;
+  sq_errcode rc;
+  *mine = false;
+  lens[1] = (size_t)snprintf(key, sizeof key, "%sturn:%s", q->prefix, chore);
+  lens[5] = (size_t)snprintf(ms, sizeof ms, "%ld", period_ms > 0 ? period_ms : 1);
+  if ((rc = sq_redis_command(q->redis, 6, argv, lens, &reply, err)) != SQ_OK) return rc;
+  *mine = reply->type == REDIS_REPLY_STATUS; /* "OK"; nil when taken */
+  sq_redis_reply_free(reply);
+  return SQ_OK;
+}
+
 sq_errcode sq_queue_depth_get(sq_queue *q, sq_queue_depth *d, sq_err *err) {
   redisReply *reply = NULL;
   long long *slots[7] = {&d->ready,        &d->delayed, &d->active, &d->failed,

@@ -49,6 +49,11 @@ sq_errcode sq_queue_submit(sq_queue *q, sq_queue_item *items, size_t n,
  * state when it is running or finished; SQ_OK when Redis does not hold it. */
 sq_errcode sq_queue_cancel(sq_queue *q, const char *id, long ttl_s,
                            sq_err *err);
+/* Cluster-wide "at most once per period" for a named chore: *mine is true
+ * for the one caller that finds the turn free and takes it for period_ms
+ * (SET NX PX). A holder that dies simply lets the turn lapse. */
+sq_errcode sq_queue_take_turn(sq_queue *q, const char *chore, long period_ms,
+                              bool *mine, sq_err *err);
 /* Raises the fencing-token counter to at least floor. */
 sq_errcode sq_queue_fence_floor(sq_queue *q, uint64_t floor, sq_err *err);
 

@@ -720,13 +720,28 @@ static void maybe_finish(supervisor *sv) {
 }
 
 /* The ledger is the source of truth: if Redis lost data (a restart without
- * persistence, a failover), put back what it lost. Cheap when nothing is
- * missing: one indexed query and one pipelined, idempotent submit. */
+ * persistence, a failover), put back what it lost. One indexed query and one
+ * pipelined, idempotent submit of every unfinished job: cheap for one
+ * worker, but N workers each doing it would read the ledger and resubmit
+ * its whole backlog N times per interval, so the check takes a cluster-wide
+ * turn and one worker per interval does it. A lost Redis loses the turn
+ * too, so the next worker's tick checks at once. */
 static void repair(supervisor *sv) {
+  long interval_ms = (long)sv->cfg->ledger_check_interval * 1000;
   sq_repair_stats st;
   sq_err e;
+  bool mine;
   if (uv_now(sv->loop) < sv->next_repair_ms) return;
-  sv->next_repair_ms = uv_now(sv->loop) + (uint64_t)sv->cfg->ledger_check_interval * 1000;
+  sv->next_repair_ms = uv_now(sv->loop) + (uint64_t)interval_ms;
+  if (sq_queue_take_turn(sv->queue, "ledger_check", interval_ms, &mine, &e) != SQ_OK) {
+    SQ_WARN("ledger check skipped (will retry): %s", e.msg);
+    return;
+  }
+  if (!mine) {
+    SQ_DEBUG("ledger check: another worker did it within the last %lds",
+             (long)sv->cfg->ledger_check_interval);
+    return;
+  }
   auto_rerun(sv);
   if (LEDGER_RETRY(sv, &e, sq_sync_repair(sv->db, sv->queue, sv->cfg->queue, &st, &e)) != SQ_OK)
     SQ_WARN("ledger check failed (will retry): %s", e.msg);

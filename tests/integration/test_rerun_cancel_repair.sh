@@ -90,4 +90,22 @@ out=$(sq rerun "$j11n")
 sq worker --burst 2>"$T_DIR/w4.log" || fail "worker: $(tail -3 "$T_DIR/w4.log")"
 done=$(sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_jobs WHERE period = '2026-11' AND state = 'succeeded'")
 assert_eq 2 "$done" "jobs of 2026-11 after the repair (one of them a re-run)"
+# Workers compare the ledger with Redis too, one of them per interval for the
+# whole cluster: after Redis loses the queue again, of two workers started
+# together exactly one reads the ledger and queues the lost jobs again.
+sql "$T_DB" -e "INSERT INTO records (report_id, recorded_at, recorded_by, \`values\`) VALUES
+  (10, '2026-12-02 08:00:00', 'f', '{\"100\": 6}'), (12, '2026-12-02 08:00:00', 'g', '{\"120\": 7}')"
+assert_contains "$(sq enqueue --period 2026-12)" "2 new job(s)" "enqueue 2026-12"
+redis_del_queue
+for i in 1 2; do
+  SHEETQ_LOG_LEVEL=debug SHEETQ_LEDGER_CHECK_INTERVAL=3600 "$SHEETQ_BIN" worker --burst 2>"$T_DIR/turn$i.log" &
+done
+wait || fail "a worker failed: $(tail -3 "$T_DIR"/turn*.log)"
+checked=$(cat "$T_DIR"/turn*.log | grep -c "2 were missing from redis (queued again)" || true)
+skipped=$(cat "$T_DIR"/turn*.log | grep -c "ledger check: another worker did it" || true)
+assert_eq "1 1" "$checked $skipped" "ledger checks done and skipped by two workers"
+ttl=$(redis PTTL "${p}turn:ledger_check")
+((ttl > 3500000 && ttl <= 3600000)) || fail "the check's turn lasts ${ttl} ms, not the interval"
+done=$(sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_jobs WHERE period = '2026-12' AND state = 'succeeded'")
+assert_eq 2 "$done" "jobs of 2026-12 after a worker's ledger check"
 echo "ok: cancel, rerun and repair"
