@@ -108,6 +108,7 @@ struct supervisor {
   uint64_t pause_until_ms; /* infrastructure trouble: claim nothing until */
   uint64_t next_repair_ms;
   long infra_backoff_ms;
+  sq_errcode ledger_rc; /* LEDGER_RETRY's first outcome */
   uint64_t jobs_done, jobs_failed;
   sq_retry_rules retry_rules;
   /* The next ledger round (ledger_round): successes not yet written, the
@@ -139,14 +140,15 @@ static void pause_claims(supervisor *sv, const sq_err *e) {
   SQ_WARN("%s; pausing claims for %ld ms", e->msg, sv->infra_backoff_ms);
 }
 
-/* Runs a ledger write, reconnecting once if the connection was lost. */
-#define LEDGER_RETRY(sv, err, call)                                       \
-  ({                                                                      \
-    sq_errcode rc_ = (call);                                              \
-    if (rc_ == SQ_EDB_CONNECT && sq_db_reconnect((sv)->db, err) == SQ_OK) \
-      rc_ = (call);                                                       \
-    rc_;                                                                  \
-  })
+/* Runs a ledger write, reconnecting once if the connection was lost: an
+ * expression, evaluating `call` a second time only after a reconnect (plain
+ * C; the loop thread is the only user of sv->ledger_rc). */
+static bool reconnected_after(supervisor *sv, sq_errcode rc, sq_err *err) {
+  sv->ledger_rc = rc;
+  return rc == SQ_EDB_CONNECT && sq_db_reconnect(sv->db, err) == SQ_OK;
+}
+#define LEDGER_RETRY(sv, err, call) \
+  (reconnected_after((sv), (call), (err)) ? (call) : (sv)->ledger_rc)
 
 /* ---- ending an attempt ------------------------------------------------- */
 
