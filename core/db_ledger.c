@@ -341,14 +341,27 @@ static sq_errcode job_state(sq_db *db, const char *job_id, state_row *out,
                      err);
 }
 
-/* Explains why a fenced update touched no row. */
-static sq_errcode fence_refused(sq_db *db, const char *job_id, uint64_t token,
-                                sq_err *err) {
+/* Explains why a fenced step changed no row. A start or a success whose
+ * job already is where the step would put it, under the step's own token,
+ * was applied by an earlier run of the same call whose reply was lost (a
+ * round repeated by the worker after a reconnect): tokens are unique to a
+ * claim, so nothing else leaves that state. It counts as done; the repeat
+ * applied nothing. A failure gets no such reading: the reaper also puts a
+ * job back to runnable under its last token. */
+static sq_errcode fence_refused(sq_db *db, const sq_ledger_step *step, sq_err *err) {
+  const char *job_id = step->job_id;
+  uint64_t token = step->token;
   state_row s;
   sq_errcode rc = job_state(db, job_id, &s, err);
   if (rc != SQ_OK) return rc;
   if (!s.found)
     return sq_err_set(err, SQ_ENOT_FOUND, "job %s is not in the ledger", job_id);
+  if (s.token == token && ((step->kind == SQ_STEP_START && s.state == SQ_JOB_RUNNING) ||
+                           (step->kind == SQ_STEP_SUCCEEDED && s.state == SQ_JOB_SUCCEEDED))) {
+    err->code = SQ_OK;
+    err->msg[0] = '\0';
+    return SQ_OK;
+  }
   if (s.state == SQ_JOB_SUCCEEDED || s.state == SQ_JOB_FAILED ||
       s.state == SQ_JOB_CANCELLED)
     return sq_err_set(err, SQ_ECANCELLED, "job %s is already %s", job_id,
@@ -391,7 +404,8 @@ static sq_errcode fence_refused(sq_db *db, const char *job_id, uint64_t token,
  * token) would too; a job's row can also match without changing (a repeat in
  * the same millisecond: every column already holds the values), which the
  * fence counts as refused and EXISTS would not. With the fence refused, the
- * COMMIT commits nothing and fence_refused() works out why, as before.
+ * COMMIT commits nothing and fence_refused() works out why, as before (and
+ * recognises a repeat of a start or a success that did apply).
  *
  * Each follow-up must carry FENCE_PASSED in its WHERE (an INSERT is written
  * as INSERT ... SELECT ... FROM DUAL WHERE); sq_ledger_transitions checks. */
@@ -515,7 +529,7 @@ out:
     if (rc != SQ_OK) {
       steps[i].err = *err;
     } else if (affected[fence_at[i]] == 0) {
-      steps[i].rc = fence_refused(db, steps[i].job_id, steps[i].token, &steps[i].err);
+      steps[i].rc = fence_refused(db, &steps[i], &steps[i].err);
     } else {
       steps[i].err.code = SQ_OK;
       steps[i].err.msg[0] = '\0';

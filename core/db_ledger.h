@@ -64,7 +64,9 @@ sq_errcode sq_ledger_mark_runnable(sq_db *db, const sq_job *jobs, size_t n,
 /* The three transitions of an attempt below are fenced by the token and
  * all-or-nothing; each is one round trip, plus one to explain a refusal.
  * They need a connection opened with SQ_DB_MULTI_STATEMENTS (the worker's
- * ledger connection). */
+ * ledger connection). A start or a success repeated with the same token
+ * after it applied (a reply lost after the commit, the call made again)
+ * returns SQ_OK and applies nothing twice. */
 /* An attempt begins. SQ_ELEASE_LOST when a newer claim exists;
  * SQ_ECANCELLED when the job is already finished (succeeded, failed or
  * cancelled): the caller acknowledges the claim without running it. */

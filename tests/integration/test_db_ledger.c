@@ -314,12 +314,12 @@ TEST(fence_start_and_succeed) {
   ASSERT_STR_EQ(job_of(job), "running|1|1|5|-|-");
   ASSERT_STR_EQ(attempts_of(job), "1|5|running|-|0");
 
-  /* A lower token, and the same token again (a repeated call): refused,
-   * nothing applied. */
+  /* A lower token: refused. The same call again (its first reply lost):
+   * already applied, so accepted. Neither applies anything. */
   ledger_snapshot(admin, before, sizeof before);
   ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 2, 3, "w2", &err), SQ_ELEASE_LOST);
   ASSERT(strstr(err.msg, "holds token 5") != NULL);
-  ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 1, 5, "w1", &err), SQ_ELEASE_LOST);
+  ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 1, 5, "w1", &err), SQ_OK);
   ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 1, 4, "old.xlsx", 1, &err),
                 SQ_ELEASE_LOST);
   ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 1, 4, false, SQ_ERENDER, "x", &err),
@@ -336,10 +336,12 @@ TEST(fence_start_and_succeed) {
   ASSERT_STR_EQ(job_of(job), "succeeded|1|2|7|k.xlsx|-");
   ASSERT_STR_EQ(attempts_of(job), "1|5|lost|lease_lost|1\n2|7|succeeded|-|1");
 
-  /* Succeeded already: the same call again, a failure and a new claim
-   * are all refused as cancelled, and change nothing. */
+  /* Succeeded already: the same call again is accepted (it applied); the
+   * old attempt's success, a failure and a new claim are refused as
+   * cancelled. None of them changes anything. */
   ledger_snapshot(admin, before, sizeof before);
-  ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 2, 7, "k.xlsx", 42, &err),
+  ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 2, 7, "k.xlsx", 42, &err), SQ_OK);
+  ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 1, 5, "old.xlsx", 1, &err),
                 SQ_ECANCELLED);
   ASSERT(strstr(err.msg, "already succeeded") != NULL);
   ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 2, 7, true, SQ_ERENDER, "x", &err),
@@ -447,6 +449,20 @@ TEST(fence_steps_together) {
   ASSERT_STR_EQ(attempts_of(taken), taken_before);
   ASSERT_STR_EQ(job_of(gone), "succeeded|1|1|40|g.xlsx|-");
   ASSERT_STR_EQ(attempts_of(gone), gone_before);
+
+  /* The worker repeats a round whose commit landed but whose reply was
+   * lost: its success and start are accepted again, the refusals stay
+   * refusals, and nothing is applied twice. */
+  char round_before[SNAPSHOT_SIZE], round_after[SNAPSHOT_SIZE];
+  ledger_snapshot(admin, round_before, sizeof round_before);
+  ASSERT_INT_EQ(sq_ledger_transitions(db, steps, 5, &err), SQ_OK);
+  ASSERT_INT_EQ(steps[0].rc, SQ_OK);
+  ASSERT_INT_EQ(steps[1].rc, SQ_OK);
+  ASSERT_INT_EQ(steps[2].rc, SQ_ELEASE_LOST);
+  ASSERT_INT_EQ(steps[3].rc, SQ_ECANCELLED);
+  ASSERT_INT_EQ(steps[4].rc, SQ_ELEASE_LOST);
+  ledger_snapshot(admin, round_after, sizeof round_after);
+  ASSERT_STR_EQ(round_after, round_before);
 
   /* A step that breaks the transaction (a key longer than the column)
    * applies nothing of any step, and every step says why. */
