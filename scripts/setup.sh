@@ -6,9 +6,10 @@ set -euo pipefail
 packages=(
   # build
   build-essential meson ninja-build pkg-config
-  # libraries (pkg-config: xlsxwriter libmariadb hiredis libuv libcjson libcurl libcrypto)
-  libxlsxwriter-dev libmariadb-dev libhiredis-dev libuv1-dev libcjson-dev
-  libcurl4-openssl-dev libssl-dev zlib1g-dev
+  # libraries (pkg-config: xlsxwriter libmariadb hiredis libuv libmicrohttpd
+  # libcjson libcurl libcrypto)
+  libxlsxwriter-dev libmariadb-dev libhiredis-dev libuv1-dev libmicrohttpd-dev
+  libcjson-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
   # servers and clients for the demo and the tests
   mariadb-server mariadb-client redis-server redis-tools
   # independent readers for the tests (awscli: S3 objects, /usr/bin/aws)

@@ -2,8 +2,9 @@
 # The worker's Prometheus endpoint (--metrics-addr), scraped with curl:
 # queue depth while jobs wait, then attempt histograms and failures by
 # reason after a batch with one job that fails every attempt; wrong paths,
-# garbage and oversized requests are answered and do not kill the worker;
-# a busy address is a clear start-up error.
+# garbage and oversized requests are answered (by libmicrohttpd) and do not
+# kill the worker; the connection limit and the idle timeout hold; a busy
+# address is a clear start-up error.
 source "$(dirname "$0")/lib.sh"
 command -v curl >/dev/null || { echo "skip: curl not installed" >&2; exit 77; }
 
@@ -59,7 +60,8 @@ msg=$(sq worker --metrics-addr "$addr" 2>&1)
 rc=$?
 set -e
 assert_eq 2 "$rc" "exit status of a worker whose metrics address is busy"
-assert_contains "$msg" "cannot listen: address already in use" "busy address message"
+assert_contains "$msg" "metrics_addr $addr: cannot listen" "busy address message"
+assert_contains "$msg" "Address already in use" "busy address reason"
 kill -TERM $w
 wait $w || fail "worker 0 exited $?"
 
@@ -90,24 +92,62 @@ assert_eq 1 "$(metric "sheetq_jobs{$q,state=\"failed\"}")" "failed jobs after th
 assert_eq 0 "$(metric "sheetq_vcpus_in_use{$q}")" "vCPUs in use after the batch"
 grep -q '^# TYPE sheetq_attempt_duration_seconds histogram$' "$T_DIR/scrape" || fail "histogram TYPE line"
 
-# Wrong paths and methods, garbage, oversized and idle connections.
+# Wrong paths and methods, garbage, oversized and idle connections, the
+# connection limit (64) and the idle timeout (10 s).
 assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "http://$addr/")" "GET /"
 assert_eq 405 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url")" "POST /metrics"
+assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' -I "$url")" "HEAD /metrics"
+assert_eq 0 "$(curl -s -I "$url" -o /dev/null -w '%{size_download}')" "HEAD /metrics body"
 $PY - "$port" <<'PY' || fail "raw requests"
-import socket, sys
+import socket, sys, time
 port = int(sys.argv[1])
+def connect():
+    return socket.create_connection(("127.0.0.1", port), timeout=10)
 def ask(data, want):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = connect()
     s.sendall(data)
     got = s.recv(64)
     s.close()
     assert got.startswith(want), (data[:20], got)
-idle = socket.create_connection(("127.0.0.1", port))  # says nothing, stays open
-ask(b"hello\n", b"HTTP/1.1 400")
-ask(bytes(range(256)), b"HTTP/1.1 400")
-ask(b"GET /" + b"a" * (8192 - 5), b"HTTP/1.1 431")  # exactly the cap: all of it is read
+def closed(s):  # the server hangs up without a word
+    try:
+        return s.recv(64) == b""
+    except ConnectionResetError:
+        return True
+t0 = time.monotonic()
+idle = connect()  # says nothing, stays open
+s = connect()
+s.sendall(b"hello\r\n\r\n")  # not HTTP: closed without an answer
+assert closed(s), "hello answered"
+s.close()
+ask(b"GET /metrics\r\n\r\n", b"HTTP/1.1 400")
+ask(b"GET /metrics HTTP/2.0\r\n\r\n", b"HTTP/1.1 505")
+ask(b"GET /" + b"a" * 10000, b"HTTP/1.1 414")  # over the 8 KiB per connection
+ask(b"GET /metrics HTTP/1.1\r\nX: " + b"b" * 10000 + b"\r\n", b"HTTP/1.1 431")
+s = connect()
+s.sendall(bytes(range(256)))  # binary garbage, and the peer leaves
+s.close()
 ask(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 200")
-idle.close()
+# 64 open connections at most: a 65th waits, unanswered, until one closes.
+more = [connect() for _ in range(63)]
+waiting = connect()
+waiting.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+waiting.settimeout(1)
+try:
+    waiting.recv(64)
+    raise AssertionError("a 65th connection was served")
+except socket.timeout:
+    pass
+for c in more:
+    c.close()
+waiting.settimeout(10)
+got = waiting.recv(64)
+assert got.startswith(b"HTTP/1.1 200"), got
+waiting.close()
+# The idle connection is closed after 10 s without a request.
+idle.settimeout(20)
+assert closed(idle), "idle connection answered"
+assert 9 <= time.monotonic() - t0 <= 15, time.monotonic() - t0
 PY
 # Several scrapers at once.
 scrapers=()
