@@ -15,8 +15,8 @@
 # --concurrency 1 ("one"), one job at a time like an RQ worker. RQ runs with
 # its default forking worker and with SimpleWorker (no fork per job).
 #
-#   bench/tiny_jobs.sh [--out memory|disk] [--baseline BIN] [N]
-#                                    (default disk, 2000)
+#   bench/tiny_jobs.sh [--out memory|disk] [--baseline BIN] [--runs R] [N]
+#                                    (default disk, 1 run, 2000 jobs)
 #
 # --out memory writes both systems' files to a directory in /dev/shm instead
 # of the bench's directory on disk: it takes the disk's file system out of
@@ -27,19 +27,25 @@
 # --baseline BIN also runs sheetq's workloads with another build (e.g. the
 # previous commit's build-release/sheetq) right after this build's, on the
 # same data, and prints its figures beside them.
+#
+# --runs R repeats every workload R times, in rounds (each round runs every
+# workload once, so the VM's drift spreads over all of them), and prints the
+# medians, then each round's sheetq many / RQ fork ratio per worker count.
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
-out_kind=disk baseline=""
+out_kind=disk baseline="" runs=1
 while [[ ${1:-} == --* ]]; do
   case $1 in
     --out) out_kind=${2:-} ;;
     --baseline) baseline=${2:-} ;;
+    --runs) runs=${2:-} ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift 2
 done
 [[ -z $baseline || -x $baseline ]] || { echo "--baseline: $baseline is not executable" >&2; exit 2; }
 [[ $out_kind == disk || $out_kind == memory ]] || { echo "--out: memory or disk" >&2; exit 2; }
+[[ $runs =~ ^[1-9]$ ]] || { echo "--runs: 1-9" >&2; exit 2; }
 n=${1:-2000}
 [[ $n =~ ^[1-9][0-9]{0,4}$ ]] || { echo "N must be 1-99999" >&2; exit 2; }
 period=2026-10
@@ -149,27 +155,34 @@ run_rq() {
     'BEGIN { printf "%.1f %.2f %.2f\n", n / (l - f), wall, c / n }'
 }
 
-declare -A rate wall cpu
+# Every run's "RATE WALL CPU" per workload (KIND_W), one line each; the
+# tables show the medians.
+declare -A got rate wall cpu
+record() { got[$1]+="$2"$'\n'; }
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-for w in 1 2 4; do
-  echo "tiny_jobs: $n jobs, $w worker(s) ..." >&2
-  out=$(run_sheetq "$w" 0)
-  read -r rate[s_many_$w] wall[s_many_$w] cpu[s_many_$w] slots <<<"$out"
-  out=$(run_sheetq "$w" 1)
-  read -r rate[s_one_$w] wall[s_one_$w] cpu[s_one_$w] _ <<<"$out"
-  if [[ -n $baseline ]]; then
-    out=$(run_sheetq "$w" 0 "$baseline")
-    read -r rate[b_many_$w] wall[b_many_$w] cpu[b_many_$w] _ <<<"$out"
-    out=$(run_sheetq "$w" 1 "$baseline")
-    read -r rate[b_one_$w] wall[b_one_$w] cpu[b_one_$w] _ <<<"$out"
-  fi
-  out=$(run_rq "$w" "")
-  read -r rate[rq_fork_$w] wall[rq_fork_$w] cpu[rq_fork_$w] <<<"$out"
-  out=$(run_rq "$w" rq.worker.SimpleWorker)
-  read -r rate[rq_simple_$w] wall[rq_simple_$w] cpu[rq_simple_$w] <<<"$out"
+for ((r = 1; r <= runs; r++)); do
+  for w in 1 2 4; do
+    echo "tiny_jobs: round $r of $runs: $n jobs, $w worker(s) ..." >&2
+    out=$(run_sheetq "$w" 0)
+    record "s_many_$w" "$out"
+    slots=$(awk '{ print $4 }' <<<"$out")
+    record "s_one_$w" "$(run_sheetq "$w" 1)"
+    if [[ -n $baseline ]]; then
+      record "b_many_$w" "$(run_sheetq "$w" 0 "$baseline")"
+      record "b_one_$w" "$(run_sheetq "$w" 1 "$baseline")"
+    fi
+    record "rq_fork_$w" "$(run_rq "$w" "")"
+    record "rq_simple_$w" "$(run_rq "$w" rq.worker.SimpleWorker)"
+  done
+done
+for k in "${!got[@]}"; do
+  rate[$k]=$(awk 'NF { print $1 }' <<<"${got[$k]}" | median)
+  wall[$k]=$(awk 'NF { print $2 }' <<<"${got[$k]}" | median)
+  cpu[$k]=$(awk 'NF { print $3 }' <<<"${got[$k]}" | median)
 done
 
 echo "tiny-job throughput, $n jobs, files written to $out_kind ($out_dir): jobs/s from the first job start to the last job end"
+echo "(medians of $runs run(s) of each workload)"
 echo "(wall s from the workers' launch to the last exit; CPU ms per job of the workers,"
 echo "their job processes, MariaDB and Redis together)"
 echo "sheetq: job_vcpus 0.125, max_vcpus 1000, each of W workers offers $(nproc)/W vCPUs -> many = up to $slots jobs at once per worker (the last run's), one = --concurrency 1"
@@ -198,5 +211,14 @@ if [[ -n $baseline ]]; then
     done
     awk -v a="${rate[s_many_$w]}" -v b="${rate[b_many_$w]}" -v c="${rate[s_one_$w]}" \
       -v d="${rate[b_one_$w]}" 'BEGIN { printf " | %.2f | %.2f |\n", a / b, c / d }'
+  done
+fi
+if ((runs > 1)); then
+  echo
+  echo "sheetq many / RQ fork, round by round:"
+  for w in 1 2 4; do
+    paste -d' ' <(awk 'NF { print $1 }' <<<"${got[s_many_$w]}") \
+      <(awk 'NF { print $1 }' <<<"${got[rq_fork_$w]}") |
+      awk -v w="$w" '{ r = r sprintf("%s%.1fx", NR > 1 ? ", " : "", $1 / $2) } END { print "- " w " worker(s): " r }'
   done
 fi
