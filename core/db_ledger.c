@@ -317,6 +317,7 @@ typedef struct state_row {
   bool found;
   sq_job_state state;
   uint64_t token;
+  char worker[128]; /* "" when NULL */
 } state_row;
 
 static sq_errcode read_state(void *ctx, char **row, const unsigned long *len,
@@ -329,6 +330,8 @@ static sq_errcode read_state(void *ctx, char **row, const unsigned long *len,
   s->token = 0;
   if (row[1] && !sq_parse_u64(row[1], len[1], &s->token))
     return sq_err_set(err, SQ_EDB_DATA, "ledger: bad lease token");
+  snprintf(s->worker, sizeof s->worker, "%.*s", row[2] ? (int)len[2] : 0,
+           row[2] ? row[2] : "");
   return SQ_OK;
 }
 
@@ -336,19 +339,30 @@ static sq_errcode job_state(sq_db *db, const char *job_id, state_row *out,
                             sq_err *err) {
   memset(out, 0, sizeof *out);
   return sq_db_query(db,
-                     "SELECT state, lease_token FROM sheetq_jobs WHERE id = :id",
+                     "SELECT state, lease_token, worker FROM sheetq_jobs WHERE id = :id",
                      (sq_param[]){SQ_P_STR("id", job_id)}, 1, read_state, out,
                      err);
 }
 
-/* Explains why a fenced step changed no row. A start or a success whose
- * job already is where the step would put it, under the step's own token,
- * was applied by an earlier run of the same call whose reply was lost (a
- * round repeated by the worker after a reconnect): tokens are unique to a
- * claim, so nothing else leaves that state. It counts as done; the repeat
- * applied nothing. A failure gets no such reading: the reaper also puts a
- * job back to runnable under its last token. */
-static sq_errcode fence_refused(sq_db *db, const sq_ledger_step *step, sq_err *err) {
+/* Where the step puts its job when it applies. */
+static bool step_applied(const sq_ledger_step *step, const state_row *s) {
+  switch (step->kind) {
+  case SQ_STEP_START: return s->state == SQ_JOB_RUNNING;
+  case SQ_STEP_SUCCEEDED: return s->state == SQ_JOB_SUCCEEDED;
+  case SQ_STEP_FAILED: return s->state == (step->final ? SQ_JOB_FAILED : SQ_JOB_RUNNABLE);
+  }
+  return false;
+}
+
+/* Explains why a fenced step changed no row. again: the step was sent
+ * before and its answer was lost with the connection, so it may have
+ * applied then; if the job is where the step puts it, under the step's own
+ * token and worker, it did, and it counts as done (this second run applied
+ * nothing). Only then: a token alone does not prove it, since Redis that
+ * lost its last writes can hand the same token out twice, and the ledger's
+ * refusal is what stops the second holder. */
+static sq_errcode fence_refused(sq_db *db, const sq_ledger_step *step, bool again,
+                                sq_err *err) {
   const char *job_id = step->job_id;
   uint64_t token = step->token;
   state_row s;
@@ -356,8 +370,8 @@ static sq_errcode fence_refused(sq_db *db, const sq_ledger_step *step, sq_err *e
   if (rc != SQ_OK) return rc;
   if (!s.found)
     return sq_err_set(err, SQ_ENOT_FOUND, "job %s is not in the ledger", job_id);
-  if (s.token == token && ((step->kind == SQ_STEP_START && s.state == SQ_JOB_RUNNING) ||
-                           (step->kind == SQ_STEP_SUCCEEDED && s.state == SQ_JOB_SUCCEEDED))) {
+  if (again && s.token == token && step->worker != NULL && strcmp(s.worker, step->worker) == 0 &&
+      step_applied(step, &s)) {
     err->code = SQ_OK;
     err->msg[0] = '\0';
     return SQ_OK;
@@ -404,8 +418,8 @@ static sq_errcode fence_refused(sq_db *db, const sq_ledger_step *step, sq_err *e
  * token) would too; a job's row can also match without changing (a repeat in
  * the same millisecond: every column already holds the values), which the
  * fence counts as refused and EXISTS would not. With the fence refused, the
- * COMMIT commits nothing and fence_refused() works out why, as before (and
- * recognises a repeat of a start or a success that did apply).
+ * COMMIT commits nothing and fence_refused() works out why, as before (and,
+ * for steps sent again after a lost connection, whether they had applied).
  *
  * Each follow-up must carry FENCE_PASSED in its WHERE (an INSERT is written
  * as INSERT ... SELECT ... FROM DUAL WHERE); sq_ledger_transitions checks. */
@@ -488,7 +502,7 @@ static void failed_sql(const sq_ledger_step *s, step_sql *q) {
  * flush) for all of them: the worker writes the success of one attempt with
  * the starts of the next ones. */
 sq_errcode sq_ledger_transitions(sq_db *db, sq_ledger_step *steps, size_t n,
-                                 sq_err *err) {
+                                 bool again, sq_err *err) {
   step_sql *q = calloc(n ? n : 1, sizeof *q);
   sq_db_stmt *stmts = calloc(n ? n * STEP_STMTS : 1, sizeof *stmts);
   uint64_t *affected = calloc(n ? n * STEP_STMTS : 1, sizeof *affected);
@@ -529,7 +543,7 @@ out:
     if (rc != SQ_OK) {
       steps[i].err = *err;
     } else if (affected[fence_at[i]] == 0) {
-      steps[i].rc = fence_refused(db, &steps[i], &steps[i].err);
+      steps[i].rc = fence_refused(db, &steps[i], again, &steps[i].err);
     } else {
       steps[i].err.code = SQ_OK;
       steps[i].err.msg[0] = '\0';
@@ -544,7 +558,7 @@ out:
 
 /* One step alone: its outcome is the call's. */
 static sq_errcode one_step(sq_db *db, sq_ledger_step *s, sq_err *err) {
-  if (sq_ledger_transitions(db, s, 1, err) != SQ_OK) return s->rc;
+  if (sq_ledger_transitions(db, s, 1, false, err) != SQ_OK) return s->rc;
   if (s->rc != SQ_OK && err) *err = s->err;
   return s->rc;
 }

@@ -64,9 +64,8 @@ sq_errcode sq_ledger_mark_runnable(sq_db *db, const sq_job *jobs, size_t n,
 /* The three transitions of an attempt below are fenced by the token and
  * all-or-nothing; each is one round trip, plus one to explain a refusal.
  * They need a connection opened with SQ_DB_MULTI_STATEMENTS (the worker's
- * ledger connection). A start or a success repeated with the same token
- * after it applied (a reply lost after the commit, the call made again)
- * returns SQ_OK and applies nothing twice. */
+ * ledger connection). Each is one step of sq_ledger_transitions, never
+ * sent "again". */
 /* An attempt begins. SQ_ELEASE_LOST when a newer claim exists;
  * SQ_ECANCELLED when the job is already finished (succeeded, failed or
  * cancelled): the caller acknowledges the claim without running it. */
@@ -89,7 +88,16 @@ sq_errcode sq_ledger_attempt_failed(sq_db *db, const char *job_id, int attempt,
  * not stop the others. Returns SQ_OK when the transaction committed, and
  * then each step's rc (and err) says whether it was applied, as the single
  * call would; otherwise nothing was applied and every step carries the
- * transaction's error. */
+ * transaction's error.
+ *
+ * again: these very steps were sent before and the connection was lost
+ * before their answer came (the caller reconnected and sends them again),
+ * so some may have applied. A refused step whose job the ledger holds where
+ * the step puts it, under the step's own token and worker, had: it returns
+ * SQ_OK, and nothing is applied twice. Without `again` such a step is
+ * refused like any other (SQ_ELEASE_LOST or SQ_ECANCELLED): a token alone
+ * proves nothing, since a Redis that lost its last writes can hand the same
+ * token out twice. */
 typedef enum sq_ledger_step_kind {
   SQ_STEP_START,
   SQ_STEP_SUCCEEDED,
@@ -101,7 +109,7 @@ typedef struct sq_ledger_step {
   const char *job_id;
   int attempt;
   uint64_t token;
-  const char *worker;     /* START */
+  const char *worker;     /* START; with `again`, every kind: who started it */
   const char *output_key; /* SUCCEEDED */
   uint64_t rows;          /* SUCCEEDED */
   bool final;             /* FAILED */
@@ -112,7 +120,7 @@ typedef struct sq_ledger_step {
 } sq_ledger_step;
 
 sq_errcode sq_ledger_transitions(sq_db *db, sq_ledger_step *steps, size_t n,
-                                 sq_err *err);
+                                 bool again, sq_err *err);
 
 /* Re-run: clones a finished job (failed, succeeded or cancelled) into a new
  * job with a fresh set of attempts, in the same batch, linked by

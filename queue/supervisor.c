@@ -84,6 +84,7 @@ typedef struct finished_run {
   char key[1024];
   uint64_t rows;
   uint64_t elapsed_ms;
+  uint64_t renewed_ms; /* its lease, last renewed (claimed, or by renew_waiting) */
 } finished_run;
 
 struct supervisor {
@@ -140,15 +141,42 @@ static void pause_claims(supervisor *sv, const sq_err *e) {
   SQ_WARN("%s; pausing claims for %ld ms", e->msg, sv->infra_backoff_ms);
 }
 
-/* Runs a ledger write, reconnecting once if the connection was lost: an
- * expression, evaluating `call` a second time only after a reconnect (plain
- * C; the loop thread is the only user of sv->ledger_rc). */
+/* Runs a ledger write that may simply be repeated (it is idempotent),
+ * reconnecting once if the connection was lost: an expression, evaluating
+ * `call` a second time only after a reconnect (plain C; the loop thread is
+ * the only user of sv->ledger_rc). Fenced transitions use ledger_steps(). */
 static bool reconnected_after(supervisor *sv, sq_errcode rc, sq_err *err) {
   sv->ledger_rc = rc;
   return rc == SQ_EDB_CONNECT && sq_db_reconnect(sv->db, err) == SQ_OK;
 }
 #define LEDGER_RETRY(sv, err, call) \
   (reconnected_after((sv), (call), (err)) ? (call) : (sv)->ledger_rc)
+
+/* Fenced transitions are not simply repeated: after a reconnect they go
+ * again with `again` set, so a step that applied before the connection
+ * was lost counts as done instead of refused (db_ledger.h). */
+static sq_errcode ledger_steps(supervisor *sv, sq_ledger_step *steps, size_t n, sq_err *err) {
+  sq_errcode rc = sq_ledger_transitions(sv->db, steps, n, false, err);
+  if (rc == SQ_EDB_CONNECT && sq_db_reconnect(sv->db, err) == SQ_OK)
+    rc = sq_ledger_transitions(sv->db, steps, n, true, err);
+  return rc;
+}
+
+/* One fenced step: its outcome (and why, in err). */
+static sq_errcode ledger_step(supervisor *sv, sq_ledger_step *step, sq_err *err) {
+  sq_errcode rc = ledger_steps(sv, step, 1, err);
+  if (rc != SQ_OK) return rc;
+  if (step->rc != SQ_OK) *err = step->err;
+  return step->rc;
+}
+
+/* The failure step of a claim this worker started. */
+static sq_ledger_step failed_step(const supervisor *sv, const sq_claim *c, bool final,
+                                  sq_errcode reason, const char *message) {
+  return (sq_ledger_step){.kind = SQ_STEP_FAILED, .job_id = c->id, .attempt = c->attempt,
+                          .token = c->token, .worker = sv->worker_name, .final = final,
+                          .reason = reason, .message = message};
+}
 
 /* ---- ending an attempt ------------------------------------------------- */
 
@@ -178,9 +206,8 @@ static void record_failure(supervisor *sv, job_run *a, sq_errcode code,
   long delay = final ? 0 : sq_retry_delay_ms(sv->cfg->retry_backoff, a->claim.attempt);
   sq_metrics_observe_attempt(sv->opt->metrics, (double)(uv_now(sv->loop) - a->started_ms) / 1000.0,
                              final ? SQ_ATTEMPT_FAILED_FINAL : SQ_ATTEMPT_FAILED, code);
-  sq_errcode rc = LEDGER_RETRY(sv, &e,
-      sq_ledger_attempt_failed(sv->db, a->claim.id, a->claim.attempt,
-                               a->claim.token, final, code, message, &e));
+  sq_ledger_step step = failed_step(sv, &a->claim, final, code, message);
+  sq_errcode rc = ledger_step(sv, &step, &e);
   if (rc == SQ_ELEASE_LOST || rc == SQ_ECANCELLED) {
     SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
                "outcome not recorded: %s", e.msg);
@@ -217,6 +244,7 @@ static void record_failure(supervisor *sv, job_run *a, sq_errcode code,
 static void queue_success(supervisor *sv, job_run *a, const char *key, uint64_t rows) {
   finished_run *d = &sv->done[sv->n_done++];
   d->elapsed_ms = uv_now(sv->loop) - a->started_ms;
+  d->renewed_ms = uv_now(sv->loop); /* at most a renewal period ago, in truth */
   sq_metrics_observe_attempt(sv->opt->metrics, (double)d->elapsed_ms / 1000.0,
                              SQ_ATTEMPT_SUCCEEDED, SQ_OK);
   d->claim = a->claim;
@@ -428,10 +456,10 @@ static bool payload_ok(const sq_claim *c, sq_job *job, sq_err *why) {
  * ledger holds this attempt (its failure can be recorded there). */
 static void reject_claim(supervisor *sv, const sq_claim *c, bool started, const sq_err *why) {
   sq_err e;
-  if (started)
-    (void)LEDGER_RETRY(sv, &e,
-        sq_ledger_attempt_failed(sv->db, c->id, c->attempt, c->token, true,
-                                 SQ_EBAD_JOB, why->msg, &e));
+  if (started) {
+    sq_ledger_step step = failed_step(sv, c, true, SQ_EBAD_JOB, why->msg);
+    (void)ledger_step(sv, &step, &e);
+  }
   SQ_LOG_JOB(SQ_LOG_ERROR, c->id, c->attempt, "rejected: %s", why->msg);
   (void)sq_queue_fail(sv->queue, c->id, c->token, true, 0, SQ_EBAD_JOB,
                       why->msg, sv->cfg->job_ttl, &e);
@@ -458,8 +486,9 @@ static void start_refused(supervisor *sv, const sq_claim *c, sq_errcode rc, sq_e
 /* Records the attempt's start in the ledger: the fence that lets its file be
  * stored. */
 static sq_errcode ledger_start(supervisor *sv, const sq_claim *c, sq_err *e) {
-  return LEDGER_RETRY(sv, e,
-      sq_ledger_attempt_start(sv->db, c->id, c->attempt, c->token, sv->worker_name, e));
+  sq_ledger_step step = {.kind = SQ_STEP_START, .job_id = c->id, .attempt = c->attempt,
+                         .token = c->token, .worker = sv->worker_name};
+  return ledger_step(sv, &step, e);
 }
 
 static bool send_attempt(supervisor *sv, job_run *a) {
@@ -593,19 +622,29 @@ static void start_recorded(supervisor *sv, job_run *a, const sq_ledger_step *s,
 /* One transaction for the successes waiting and the starts of the n
  * attempts just prepared (one commit, one redo-log flush, instead of one
  * per transition); then each attempt is opened or withdrawn, and Redis
- * hears of the successes. */
+ * hears of the successes. If the transaction fails for a passing reason
+ * (the database out of reach, a deadlock: SQ_EDB_CONNECT), the starts are
+ * withdrawn but the successes wait for a later round, their leases renewed
+ * meanwhile (renew_waiting): their files are stored, and dropping them
+ * would have the job retried, or failed for good as "worker lost" on its
+ * last attempt. Any other error would fail every later round as well, and
+ * a worker that is stopping cannot wait: then they are given up (their
+ * leases expire; the ledger check repairs). */
 static void ledger_round(supervisor *sv, size_t n_starting) {
   size_t n = 0, n_done = sv->n_done;
   sq_err e;
   sq_errcode rc;
   if (n_done + n_starting == 0) return;
+  /* Successes alone wait out a backoff the ledger asked for. */
+  if (n_starting == 0 && uv_now(sv->loop) < sv->pause_until_ms && !sv->stopping) return;
   SQ_DEBUG("ledger round: %zu success(es), %zu start(s) in one transaction", n_done,
            n_starting);
   for (size_t i = 0; i < n_done; i++) {
     const finished_run *d = &sv->done[i];
     sv->steps[n++] = (sq_ledger_step){.kind = SQ_STEP_SUCCEEDED, .job_id = d->claim.id,
                                       .attempt = d->claim.attempt, .token = d->claim.token,
-                                      .output_key = d->key, .rows = d->rows};
+                                      .worker = sv->worker_name, .output_key = d->key,
+                                      .rows = d->rows};
   }
   for (size_t i = 0; i < n_starting; i++) {
     const job_run *a = sv->starting[i];
@@ -613,14 +652,33 @@ static void ledger_round(supervisor *sv, size_t n_starting) {
                                       .attempt = a->claim.attempt, .token = a->claim.token,
                                       .worker = sv->worker_name};
   }
-  rc = LEDGER_RETRY(sv, &e, sq_ledger_transitions(sv->db, sv->steps, n, &e));
-  if (rc != SQ_OK && n_starting > 0) pause_claims(sv, &e); /* the ledger is unreachable */
-  sv->n_done = 0;
+  rc = ledger_steps(sv, sv->steps, n, &e);
+  if (rc != SQ_OK) pause_claims(sv, &e); /* the ledger is unreachable */
   /* The started jobs' "go" first: a tiny job may already wait at its gate,
    * and Redis's acknowledgements need not come before it. */
   for (size_t i = 0; i < n_starting; i++)
     start_recorded(sv, sv->starting[i], &sv->steps[n_done + i], rc != SQ_OK);
+  if (rc == SQ_EDB_CONNECT && !sv->stopping) {
+    SQ_WARN("%zu success(es) wait for the ledger: %s", n_done, e.msg);
+    return;
+  }
+  sv->n_done = 0;
   for (size_t i = 0; i < n_done; i++) success_recorded(sv, &sv->done[i], &sv->steps[i]);
+}
+
+/* Keeps the leases of successes that wait for the ledger (ledger_round). */
+static void renew_waiting(supervisor *sv) {
+  uint64_t every_ms = (uint64_t)sv->cfg->lease_seconds * 1000 / 3, now = uv_now(sv->loop);
+  for (size_t i = 0; i < sv->n_done; i++) {
+    finished_run *d = &sv->done[i];
+    sq_err e;
+    if (now - d->renewed_ms < every_ms) continue;
+    d->renewed_ms = now;
+    if (sq_queue_renew(sv->queue, d->claim.id, d->claim.token,
+                       sv->cfg->lease_seconds * 1000, &e) != SQ_OK)
+      SQ_LOG_JOB(SQ_LOG_WARN, d->claim.id, d->claim.attempt,
+                 "cannot renew the lease of a success waiting for the ledger: %s", e.msg);
+  }
 }
 
 /* Claims while this worker has a free slot and spare vCPUs (the claim
@@ -801,10 +859,13 @@ static void auto_rerun(supervisor *sv) {
 
 static void on_tick(uv_timer_t *t) {
   supervisor *sv = t->data;
+  renew_waiting(sv);
   if (!sv->stopping) {
     repair(sv);
     reap(sv);
     fill_slots(sv);
+  } else {
+    ledger_round(sv, 0); /* successes still waiting: one last try */
   }
   maybe_finish(sv);
 }
@@ -839,11 +900,11 @@ static void hand_back_all(supervisor *sv, int sig) {
     if (sq_queue_release(sv->queue, a->claim.id, a->claim.token, &e) != SQ_OK)
       SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
                  "could not hand back (%s); its lease will expire", e.msg);
-    else
-      (void)LEDGER_RETRY(sv, &e,
-          sq_ledger_attempt_failed(sv->db, a->claim.id, a->claim.attempt,
-                                   a->claim.token, false, SQ_ECANCELLED,
-                                   "handed back unfinished at worker shutdown", &e));
+    else {
+      sq_ledger_step step = failed_step(sv, &a->claim, false, SQ_ECANCELLED,
+                                        "handed back unfinished at worker shutdown");
+      (void)ledger_step(sv, &step, &e);
+    }
   }
 }
 

@@ -314,12 +314,12 @@ TEST(fence_start_and_succeed) {
   ASSERT_STR_EQ(job_of(job), "running|1|1|5|-|-");
   ASSERT_STR_EQ(attempts_of(job), "1|5|running|-|0");
 
-  /* A lower token: refused. The same call again (its first reply lost):
-   * already applied, so accepted. Neither applies anything. */
+  /* A lower token, and the same token again (a repeated call, or a Redis
+   * that handed the token out twice): refused, nothing applied. */
   ledger_snapshot(admin, before, sizeof before);
   ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 2, 3, "w2", &err), SQ_ELEASE_LOST);
   ASSERT(strstr(err.msg, "holds token 5") != NULL);
-  ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 1, 5, "w1", &err), SQ_OK);
+  ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 1, 5, "w1", &err), SQ_ELEASE_LOST);
   ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 1, 4, "old.xlsx", 1, &err),
                 SQ_ELEASE_LOST);
   ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 1, 4, false, SQ_ERENDER, "x", &err),
@@ -336,12 +336,10 @@ TEST(fence_start_and_succeed) {
   ASSERT_STR_EQ(job_of(job), "succeeded|1|2|7|k.xlsx|-");
   ASSERT_STR_EQ(attempts_of(job), "1|5|lost|lease_lost|1\n2|7|succeeded|-|1");
 
-  /* Succeeded already: the same call again is accepted (it applied); the
-   * old attempt's success, a failure and a new claim are refused as
-   * cancelled. None of them changes anything. */
+  /* Succeeded already: the same call again, a failure and a new claim
+   * are all refused as cancelled, and change nothing. */
   ledger_snapshot(admin, before, sizeof before);
-  ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 2, 7, "k.xlsx", 42, &err), SQ_OK);
-  ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 1, 5, "old.xlsx", 1, &err),
+  ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 2, 7, "k.xlsx", 42, &err),
                 SQ_ECANCELLED);
   ASSERT(strstr(err.msg, "already succeeded") != NULL);
   ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 2, 7, true, SQ_ERENDER, "x", &err),
@@ -434,7 +432,7 @@ TEST(fence_steps_together) {
       {.kind = SQ_STEP_FAILED, .job_id = taken, .attempt = 1, .token = 29, .final = true,
        .reason = SQ_ERENDER, .message = "stale"},
   };
-  ASSERT_INT_EQ(sq_ledger_transitions(db, steps, 5, &err), SQ_OK);
+  ASSERT_INT_EQ(sq_ledger_transitions(db, steps, 5, false, &err), SQ_OK);
   ASSERT_INT_EQ(steps[0].rc, SQ_OK);
   ASSERT_INT_EQ(steps[1].rc, SQ_OK);
   ASSERT_INT_EQ(steps[2].rc, SQ_ELEASE_LOST);
@@ -450,19 +448,48 @@ TEST(fence_steps_together) {
   ASSERT_STR_EQ(job_of(gone), "succeeded|1|1|40|g.xlsx|-");
   ASSERT_STR_EQ(attempts_of(gone), gone_before);
 
-  /* The worker repeats a round whose commit landed but whose reply was
-   * lost: its success and start are accepted again, the refusals stay
-   * refusals, and nothing is applied twice. */
+  /* The same round again. Sent plainly (a Redis that handed the tokens
+   * out twice, say), its success and start are refused like any repeat.
+   * Sent `again` (the worker reconnected after losing the first answer),
+   * the ones that applied, under their own token and worker, count as done,
+   * and the refusals stay refusals. Nothing is applied twice either way. */
   char round_before[SNAPSHOT_SIZE], round_after[SNAPSHOT_SIZE];
+  steps[0].worker = "w1"; /* who started the attempt */
   ledger_snapshot(admin, round_before, sizeof round_before);
-  ASSERT_INT_EQ(sq_ledger_transitions(db, steps, 5, &err), SQ_OK);
+  ASSERT_INT_EQ(sq_ledger_transitions(db, steps, 5, false, &err), SQ_OK);
+  ASSERT_INT_EQ(steps[0].rc, SQ_ECANCELLED);
+  ASSERT_INT_EQ(steps[1].rc, SQ_ELEASE_LOST);
+  ASSERT_INT_EQ(sq_ledger_transitions(db, steps, 5, true, &err), SQ_OK);
   ASSERT_INT_EQ(steps[0].rc, SQ_OK);
   ASSERT_INT_EQ(steps[1].rc, SQ_OK);
   ASSERT_INT_EQ(steps[2].rc, SQ_ELEASE_LOST);
   ASSERT_INT_EQ(steps[3].rc, SQ_ECANCELLED);
   ASSERT_INT_EQ(steps[4].rc, SQ_ELEASE_LOST);
+  /* Another worker holding the same token is no repeat of this one's. */
+  sq_ledger_step other = steps[1];
+  other.worker = "w9";
+  ASSERT_INT_EQ(sq_ledger_transitions(db, &other, 1, true, &err), SQ_OK);
+  ASSERT_INT_EQ(other.rc, SQ_ELEASE_LOST);
   ledger_snapshot(admin, round_after, sizeof round_after);
   ASSERT_STR_EQ(round_after, round_before);
+
+  /* A final failure sent again after it applied counts as done too. */
+  char failing[SQ_ID_SIZE];
+  ASSERT_INT_EQ(new_job(admin, 450, failing), SQ_OK);
+  ASSERT_INT_EQ(sq_ledger_attempt_start(db, failing, 1, 50, "w1", &err), SQ_OK);
+  sq_ledger_step fail = {.kind = SQ_STEP_FAILED, .job_id = failing, .attempt = 1, .token = 50,
+                         .worker = "w1", .final = true, .reason = SQ_ERENDER,
+                         .message = "bad cell"};
+  ASSERT_INT_EQ(sq_ledger_transitions(db, &fail, 1, false, &err), SQ_OK);
+  ASSERT_INT_EQ(fail.rc, SQ_OK);
+  ledger_snapshot(admin, round_before, sizeof round_before);
+  ASSERT_INT_EQ(sq_ledger_transitions(db, &fail, 1, false, &err), SQ_OK);
+  ASSERT_INT_EQ(fail.rc, SQ_ECANCELLED);
+  ASSERT_INT_EQ(sq_ledger_transitions(db, &fail, 1, true, &err), SQ_OK);
+  ASSERT_INT_EQ(fail.rc, SQ_OK);
+  ledger_snapshot(admin, round_after, sizeof round_after);
+  ASSERT_STR_EQ(round_after, round_before);
+  ASSERT_STR_EQ(job_of(failing), "failed|-|1|50|-|render");
 
   /* A step that breaks the transaction (a key longer than the column)
    * applies nothing of any step, and every step says why. */
@@ -477,7 +504,7 @@ TEST(fence_steps_together) {
   };
   char before[SNAPSHOT_SIZE], after[SNAPSHOT_SIZE];
   ledger_snapshot(admin, before, sizeof before);
-  ASSERT(sq_ledger_transitions(db, broken, 2, &err) != SQ_OK);
+  ASSERT(sq_ledger_transitions(db, broken, 2, false, &err) != SQ_OK);
   ASSERT(broken[0].rc != SQ_OK && broken[0].rc == broken[1].rc);
   ASSERT_STR_EQ(broken[0].err.msg, err.msg);
   ledger_snapshot(admin, after, sizeof after);
