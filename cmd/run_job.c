@@ -224,7 +224,10 @@ static sq_errcode parse_request(const char *line, size_t len, run_args *a, sq_er
   const cJSON *attempt = cJSON_GetObjectItemCaseSensitive(o, "attempt");
   sq_errcode rc = SQ_OK;
   memset(&a->job, 0, sizeof a->job);
-  a->gated = a->gate_read = false;
+  a->gate_read = false;
+  /* Read first: a malformed request that is gated is still followed by its
+   * gate line, which must not be taken for the next request. */
+  a->gated = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "gate"));
   if (!cJSON_IsString(id) || !sq_id_valid(id->valuestring, 'j') ||
       !json_id(o, "tenant", &a->job.tenant_id) || !json_id(o, "report", &a->job.report_id) ||
       !cJSON_IsNumber(attempt) || attempt->valueint < 1 || attempt->valueint > 100 ||
@@ -234,7 +237,6 @@ static sq_errcode parse_request(const char *line, size_t len, run_args *a, sq_er
   } else {
     snprintf(a->job.id, sizeof a->job.id, "%s", id->valuestring);
     a->attempt = attempt->valueint;
-    a->gated = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "gate"));
   }
   cJSON_Delete(o);
   return rc;

@@ -29,15 +29,20 @@ out=$(printf '%s\n' \
   'not json' \
   '{"job_id":"j00000000000000000000002","tenant":"1","report":"99","period":"2026-10","attempt":1}' \
   '{"job_id":"j00000000000000000000003","tenant":"1","report":"2","period":"2026-13","attempt":1}' \
-  '{"job_id":"j00000000000000000000004","tenant":"1","report":"2","period":"2026-10","attempt":1}' |
+  '{"job_id":"j00000000000000000000004","tenant":"1","report":"2","period":"2026-10","attempt":1}' \
+  '{"job_id":"not-an-id","gate":true}' go \
+  '{"job_id":"j00000000000000000000005","tenant":"1","report":"3","period":"2026-10","attempt":1}' |
   "$SHEETQ_BIN" run-job --serve 2>"$T_DIR/serve.log") || fail "run-job --serve exited $?"
 mapfile -t lines <<<"$out"
-assert_eq 5 "${#lines[@]}" "result lines for 5 requests: $out"
+assert_eq 7 "${#lines[@]}" "result lines for 7 requests (one gated): $out"
 assert_eq '{"ok":true,"key":"1/1/2026-10.xlsx","rows":1}' "${lines[0]}" "first request"
 assert_contains "${lines[1]}" '"code":"bad_job"' "a line that is not JSON"
 assert_contains "${lines[2]}" '"code":"not_found"' "an unknown report"
 assert_contains "${lines[3]}" '"code":"bad_job"' "an invalid period"
 assert_eq '{"ok":true,"key":"1/2/2026-10.xlsx","rows":1}' "${lines[4]}" "the request after the bad ones"
+assert_contains "${lines[5]}" '"code":"bad_job"' "a malformed gated request"
+assert_eq '{"ok":true,"key":"1/3/2026-10.xlsx","rows":1}' "${lines[6]}" \
+  "the request after a malformed gated one (its gate line was not taken for a request)"
 [[ -f $T_OUT/1/2/2026-10.xlsx ]] || fail "no file for the last request"
 [[ ! -e $T_OUT/.sheetq-tmp/j00000000000000000000dead.4242.xlsx.tmp ]] || fail "stale scratch file kept"
 [[ -e $T_OUT/.sheetq-tmp/j00000000000000000000beef.4343.xlsx.tmp ]] || fail "recent scratch file removed"
