@@ -491,7 +491,13 @@ static sq_errcode ledger_start(supervisor *sv, const sq_claim *c, sq_err *e) {
   return ledger_step(sv, &step, e);
 }
 
-static bool send_attempt(supervisor *sv, job_run *a) {
+typedef enum send_outcome {
+  SENT,
+  NO_PROCESS,  /* no process could be started */
+  SEND_FAILED, /* the process went away; the claim is handed back unrun */
+} send_outcome;
+
+static send_outcome send_attempt(supervisor *sv, job_run *a) {
   char request[SQ_JOB_PROCESS_REQUEST_MAX], period[SQ_PERIOD_STR_LEN];
   int r;
   if (a->proc_state == PROC_NONE) {
@@ -502,7 +508,7 @@ static bool send_attempt(supervisor *sv, job_run *a) {
     if (r != 0) {
       SQ_LOG_JOB(SQ_LOG_ERROR, a->claim.id, a->claim.attempt,
                  "cannot start job process %s: %s", sv->opt->job_exe, uv_strerror(r));
-      return false;
+      return NO_PROCESS;
     }
   }
   sq_period_format(a->job.period, period);
@@ -515,13 +521,19 @@ static bool send_attempt(supervisor *sv, job_run *a) {
            (unsigned long long)a->job.report_id, period, a->claim.attempt);
   r = sq_job_process_send(&a->proc, request);
   if (r != 0) {
-    /* The process is on its way out; its exit ends this attempt. */
+    /* A warm process that died since its last result: the job never
+     * reached it, so the claim goes back unrun (no attempt spent), and its
+     * exit records nothing. */
+    sq_err e;
     SQ_LOG_JOB(SQ_LOG_WARN, a->claim.id, a->claim.attempt,
-               "cannot send the job to process %d: %s", sq_job_process_pid(&a->proc),
-               uv_strerror(r));
+               "cannot send the job to process %d (%s); handing it back",
+               sq_job_process_pid(&a->proc), uv_strerror(r));
+    a->withdrawn = true;
+    (void)sq_queue_release(sv->queue, a->claim.id, a->claim.token, &e);
     kill_attempt(a, SIGKILL);
+    return SEND_FAILED;
   }
-  return true;
+  return SENT;
 }
 
 /* A slot for the next attempt, one with a warm process first; NULL if none. */
@@ -578,18 +590,20 @@ static job_run *prepare_attempt(supervisor *sv, sq_claim *c) {
   a->held_m = c->vcpus_m > 0 ? c->vcpus_m : 1;
   sv->n_running++;
   sv->used_m += a->held_m;
-  if (!send_attempt(sv, a)) {
-    /* Could not even start a process: a local problem (exec missing, fd
-     * limit). A temporary failure of this attempt, once the ledger has it. */
-    if ((rc = ledger_start(sv, &a->claim, &e)) == SQ_OK)
-      record_failure(sv, a, SQ_ECRASHED, "cannot start the job process");
-    else
-      start_refused(sv, &a->claim, rc, &e);
-    a->busy = false;
-    sq_claim_free(&a->claim);
-    return NULL;
+  switch (send_attempt(sv, a)) {
+  case SENT: return a;
+  case SEND_FAILED: return NULL; /* withdrawn: its exit frees the slot */
+  case NO_PROCESS: break;
   }
-  return a;
+  /* Could not even start a process: a local problem (exec missing, fd
+   * limit). A temporary failure of this attempt, once the ledger has it. */
+  if ((rc = ledger_start(sv, &a->claim, &e)) == SQ_OK)
+    record_failure(sv, a, SQ_ECRASHED, "cannot start the job process");
+  else
+    start_refused(sv, &a->claim, rc, &e);
+  a->busy = false;
+  sq_claim_free(&a->claim);
+  return NULL;
 }
 
 /* The ledger has answered for a prepared attempt: open it or withdraw it.
