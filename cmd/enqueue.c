@@ -252,7 +252,7 @@ int sq_cmd_enqueue(int argc, char **argv) {
   sq_ledger_entry *entries = NULL;
   sq_job *to_push = NULL;
   size_t n_targets = 0, n_push = 0, added = 0;
-  size_t existing[SQ_JOB__STATES] = {0}, created = 0;
+  size_t existing[SQ_JOB__STATES] = {0}, created = 0, other_queue = 0;
   char batch[SQ_ID_SIZE], period_s[SQ_PERIOD_STR_LEN];
   char start[SQ_DATETIME_STR_LEN], end[SQ_DATETIME_STR_LEN];
   sq_period period;
@@ -326,6 +326,10 @@ int sq_cmd_enqueue(int argc, char **argv) {
    * in state submitted (it crashed before reaching Redis). */
   for (size_t i = 0; i < n_targets; i++) {
     sq_ledger_entry *e = &entries[i];
+    if (e->other_queue) { /* that queue's enqueue and workers look after it */
+      other_queue++;
+      continue;
+    }
     if (e->created)
       created++;
     else
@@ -348,11 +352,14 @@ int sq_cmd_enqueue(int argc, char **argv) {
   if (n_push > created)
     printf(", %zu unconfirmed job(s) from an earlier run re-sent", n_push - created);
   printf("\n");
-  if (n_targets > created)
+  if (n_targets > created + other_queue)
     printf("skipped %zu already known: %zu queued, %zu running, %zu succeeded\n",
-           n_targets - created,
+           n_targets - created - other_queue,
            existing[SQ_JOB_SUBMITTED] + existing[SQ_JOB_RUNNABLE],
            existing[SQ_JOB_RUNNING], existing[SQ_JOB_SUCCEEDED]);
+  if (other_queue > 0)
+    printf("skipped %zu with a live job in another queue (not moved to %s)\n", other_queue,
+           cfg.queue);
   SQ_INFO("batch %s: %zu targets, %zu new, %zu added to redis", batch, n_targets,
           created, added);
   status = 0;

@@ -166,18 +166,19 @@ sq_errcode sq_ledger_migrate(sq_db *db, sq_err *err) {
 
 typedef struct lookup_ctx {
   sq_ledger_entry *entries;
+  bool *matched; /* per entry: a live row was read back */
   size_t n;
-  const char *batch_id;
+  const char *batch_id, *queue;
 } lookup_ctx;
 
-/* Row: id, batch_id, report_id, state, vcpus_m, urgent. Matches rows back
- * to entries. */
+/* Row: id, batch_id, report_id, state, vcpus_m, urgent, max_attempts,
+ * attempts, queue. Matches rows back to entries. */
 static sq_errcode lookup_row(void *ctx, char **row, const unsigned long *len,
                              unsigned n_fields, sq_err *err) {
   lookup_ctx *c = ctx;
   uint64_t report_id, vcpus_m, urgent, max_attempts, attempts;
   sq_job_state state;
-  if (n_fields != 8 || !row[0] || !row[1] || !row[2] || !row[3] ||
+  if (n_fields != 9 || !row[0] || !row[1] || !row[2] || !row[3] || !row[8] ||
       len[0] != SQ_ID_LEN || !sq_parse_u64(row[2], len[2], &report_id) ||
       !sq_job_state_parse(row[3], len[3], &state) ||
       !sq_parse_u64(row[4], len[4], &vcpus_m) || !sq_parse_u64(row[5], len[5], &urgent) ||
@@ -196,22 +197,28 @@ static sq_errcode lookup_row(void *ctx, char **row, const unsigned long *len,
     e->job.max_attempts = (int)max_attempts;
     e->job.attempts = (int)attempts;
     e->created = strcmp(e->job.batch_id, c->batch_id) == 0;
+    e->other_queue = strlen(c->queue) != len[8] || memcmp(row[8], c->queue, len[8]) != 0;
+    c->matched[i] = true;
   }
   return SQ_OK;
 }
 
+/* *unmatched: entries no live row was read back for (see below). */
 static sq_errcode submit_chunk(sq_db *db, const char *batch_id,
                                const char *queue, const char *period,
                                int max_attempts, sq_ledger_entry *entries,
-                               size_t n, sq_err *err) {
+                               size_t n, size_t *unmatched, sq_err *err) {
   sq_buf sql;
   uint64_t *report_ids = NULL;
+  bool *matched = NULL;
   sq_errcode rc = SQ_ENOMEM;
-  lookup_ctx lc = {entries, n, batch_id};
+  lookup_ctx lc = {entries, NULL, n, batch_id, queue};
 
   sq_buf_init(&sql, 1u << 20);
   report_ids = malloc(n * sizeof *report_ids);
-  if (report_ids == NULL) goto nomem;
+  matched = calloc(n, sizeof *matched);
+  if (report_ids == NULL || matched == NULL) goto nomem;
+  lc.matched = matched;
   if (sq_buf_adds(&sql,
                   "INSERT IGNORE INTO sheetq_jobs (id, batch_id, queue, "
                   "tenant_id, report_id, period, state, live, max_attempts, "
@@ -242,15 +249,21 @@ static sq_errcode submit_chunk(sq_db *db, const char *batch_id,
     if (rc != SQ_OK) goto out;
     rc = sq_db_query(db,
                      "SELECT id, batch_id, report_id, state, vcpus_m, urgent, "
-                     "max_attempts, attempts FROM sheetq_jobs WHERE period = :period "
+                     "max_attempts, attempts, queue FROM sheetq_jobs WHERE period = :period "
                      "AND live = 1 AND report_id IN (:reports)",
                      p, 5, lookup_row, &lc, err);
   }
+  /* A live job that kept this one out, then ended (cancelled, failed for
+   * good) before the read-back, leaves its entry unmatched: the caller
+   * runs the chunk again, which creates it now. */
+  *unmatched = 0;
+  for (size_t i = 0; rc == SQ_OK && i < n; i++) *unmatched += !matched[i];
   goto out;
 nomem:
   rc = sq_err_set(err, SQ_ENOMEM, "out of memory building ledger insert");
 out:
   free(report_ids);
+  free(matched);
   sq_buf_free(&sql);
   return rc;
 }
@@ -266,25 +279,41 @@ sq_errcode sq_ledger_submit(sq_db *db, const char *batch_id, const char *queue,
     entries[i].job.period = period;
     entries[i].job.max_attempts = max_attempts;
     entries[i].job.attempts = 0;
-    entries[i].created = false;
+    entries[i].created = entries[i].other_queue = false;
   }
+  /* The batch first: jobs never point at a batch the ledger lacks. Its
+   * count of created jobs is set once they are in, and a batch that created
+   * nothing is removed again, so a run that submits nothing new leaves no
+   * trace. Readers go by the batch's jobs, not that count: a batch with no
+   * job yet is still being written (or its enqueue died first). */
+  rc = sq_db_exec(db,
+                  "INSERT IGNORE INTO sheetq_batches (id, queue, period, targets, created, "
+                  "created_at) VALUES (:batch, :queue, :period, :targets, 0, "
+                  "UTC_TIMESTAMP(3))",
+                  (sq_param[]){SQ_P_STR("batch", batch_id), SQ_P_STR("queue", queue),
+                               SQ_P_STR("period", p), SQ_P_U64("targets", n)},
+                  4, NULL, err);
+  if (rc != SQ_OK) return rc;
   for (size_t off = 0; off < n; off += CHUNK) {
     size_t len = n - off < CHUNK ? n - off : CHUNK;
-    rc = submit_chunk(db, batch_id, queue, p, max_attempts, entries + off, len,
-                      err);
-    if (rc != SQ_OK) return rc;
+    size_t unmatched = 0;
+    for (int tries = 0; tries < 3 && (tries == 0 || unmatched > 0); tries++) {
+      rc = submit_chunk(db, batch_id, queue, p, max_attempts, entries + off, len, &unmatched,
+                        err);
+      if (rc != SQ_OK) return rc;
+    }
+    if (unmatched > 0) /* temporary: the next run sees a settled ledger */
+      return sq_err_set(err, SQ_EDB_QUERY,
+                        "%zu report(s) had their live job change during submission; "
+                        "run enqueue again", unmatched);
   }
   for (size_t i = 0; i < n; i++) created += entries[i].created;
-  if (created == 0) return SQ_OK; /* nothing new: no batch to remember */
-  return sq_db_exec(
-      db,
-      "INSERT IGNORE INTO sheetq_batches (id, queue, period, targets, created, "
-      "created_at) VALUES (:batch, :queue, :period, :targets, :created, "
-      "UTC_TIMESTAMP(3))",
-      (sq_param[]){SQ_P_STR("batch", batch_id), SQ_P_STR("queue", queue),
-                   SQ_P_STR("period", p), SQ_P_U64("targets", n),
-                   SQ_P_U64("created", created)},
-      5, NULL, err);
+  if (created == 0)
+    return sq_db_exec(db, "DELETE FROM sheetq_batches WHERE id = :batch AND created = 0",
+                      (sq_param[]){SQ_P_STR("batch", batch_id)}, 1, NULL, err);
+  return sq_db_exec(db, "UPDATE sheetq_batches SET created = :created WHERE id = :batch",
+                    (sq_param[]){SQ_P_STR("batch", batch_id), SQ_P_U64("created", created)},
+                    2, NULL, err);
 }
 
 sq_errcode sq_ledger_mark_runnable(sq_db *db, const sq_job *jobs, size_t n,
@@ -635,8 +664,9 @@ sq_errcode sq_ledger_batch_counts(sq_db *db, const char *queue,
     c.have_batch = true;
   } else {
     rc = sq_db_query(db,
-                     "SELECT id FROM sheetq_batches WHERE queue = :queue "
-                     "ORDER BY created_at DESC, id DESC LIMIT 1",
+                     "SELECT b.id FROM sheetq_batches b WHERE b.queue = :queue AND EXISTS "
+                     "(SELECT 1 FROM sheetq_jobs j WHERE j.batch_id = b.id) "
+                     "ORDER BY b.created_at DESC, b.id DESC LIMIT 1",
                      (sq_param[]){SQ_P_STR("queue", queue)}, 1, read_batch_id,
                      &c, err);
     if (rc != SQ_OK) return rc;

@@ -48,12 +48,15 @@ typedef struct sq_ledger_entry {
   sq_job job;         /* job.id is the live job's id, new or existing */
   sq_job_state state; /* of that live job */
   bool created;       /* true when this call created it */
+  bool other_queue;   /* the live job belongs to another queue: not this one's */
 } sq_ledger_entry;
 
 /* Records a batch (if it creates any job) and one job per entry (entries[i].job has tenant, report and
  * period set; id and batch are filled in). Jobs that already have a live job
  * for the same report and period are not created again: their entry is
- * filled with the existing job. */
+ * filled with the existing job, which may belong to another queue
+ * (other_queue). The batch's row is written before its jobs, so a crash in
+ * between leaves no job without its batch. */
 sq_errcode sq_ledger_submit(sq_db *db, const char *batch_id, const char *queue,
                             sq_period period, int max_attempts,
                             sq_ledger_entry *entries, size_t n, sq_err *err);

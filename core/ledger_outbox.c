@@ -170,7 +170,10 @@ sq_errcode sq_outbox_next_summary(sq_db *db, const char *queue,
       "SELECT b.id, b.queue, b.period, (SELECT TIMESTAMPDIFF(MICROSECOND, b.created_at, "
       "MAX(j.finished_at)) / 1000000 FROM sheetq_jobs j WHERE j.batch_id = b.id) "
       "FROM sheetq_batches b WHERE b.queue = :queue AND b.summary_sent_at IS NULL "
-      "AND b.created_at > UTC_TIMESTAMP(3) - INTERVAL 7 DAY AND NOT EXISTS "
+      "AND b.created_at > UTC_TIMESTAMP(3) - INTERVAL 7 DAY "
+      /* A batch with no job yet is still being written (enqueue writes the
+       * batch first; its jobs reach Redis only once all are in). */
+      "AND EXISTS (SELECT 1 FROM sheetq_jobs j WHERE j.batch_id = b.id) AND NOT EXISTS "
       "(SELECT 1 FROM sheetq_jobs j WHERE j.batch_id = b.id AND j.state IN " UNFINISHED ") "
       "ORDER BY b.created_at, b.id LIMIT 1",
       (sq_param[]){SQ_P_STR("queue", queue)}, 1, read_batch, out, err);

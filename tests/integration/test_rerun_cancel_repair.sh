@@ -108,4 +108,14 @@ ttl=$(redis PTTL "${p}turn:ledger_check")
 ((ttl > 3500000 && ttl <= 3600000)) || fail "the check's turn lasts ${ttl} ms, not the interval"
 done=$(sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_jobs WHERE period = '2026-12' AND state = 'succeeded'")
 assert_eq 2 "$done" "jobs of 2026-12 after a worker's ledger check"
+# Another queue on the same ledger: a report whose live job is in this
+# queue is not submitted there, even when that job still waits to reach
+# Redis ('submitted'): the two queues' fencing tokens are not comparable.
+j10d=$(job_of 10 2026-12)
+sql "$T_DB" -e "UPDATE sheetq_jobs SET state = 'submitted' WHERE id = '$j10d'"
+out=$(SHEETQ_QUEUE="$T_QUEUE-b" sq enqueue --period 2026-12)
+assert_contains "$out" "nothing new to submit" "enqueue on another queue"
+assert_contains "$out" "skipped 2 with a live job in another queue" "enqueue on another queue"
+assert_eq 0 "$(redis EXISTS "sheetq:{$T_QUEUE-b}:job:$j10d")" "the other queue's redis holds the job"
+redis --scan --pattern "sheetq:{$T_QUEUE-b}:*" | xargs -r "${T_REDIS[@]}" DEL >/dev/null
 echo "ok: cancel, rerun and repair"
