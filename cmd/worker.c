@@ -12,6 +12,7 @@
 #include "cmd/cli.h"
 #include "cmd/commands.h"
 #include "core/buf.h"
+#include "core/job_size.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "queue/metrics_http.h"
@@ -97,6 +98,26 @@ nomem:
   return NULL;
 }
 
+
+/* A job bigger than every worker's capacity is never claimed, and nothing
+ * else would say so: the claim script skips it and the queue looks busy.
+ * This worker can only judge by its own configuration (the jobs in Redis
+ * were sized by the enqueue's), and another worker may be bigger, so it
+ * warns and runs. */
+static void warn_jobs_too_big(const sq_config *cfg, long capacity_m) {
+  sq_job_size_rule rule;
+  sq_err e;
+  long biggest = cfg->job_vcpus_m;
+  if (sq_job_size_rule_parse(cfg->job_vcpus_rule, &rule, &e) == SQ_OK)
+    for (int i = 0; i < rule.n; i++)
+      if (rule.steps[i].vcpus_m > biggest) biggest = rule.steps[i].vcpus_m;
+  if (biggest > capacity_m)
+    SQ_WARN("this worker offers %ld.%03ld vCPUs, but jobs may need up to %ld.%03ld "
+            "(job_vcpus, job_vcpus_rule): it never takes those, and they wait for a "
+            "worker with more --vcpus", capacity_m / 1000, capacity_m % 1000,
+            biggest / 1000, biggest % 1000);
+}
+
 int sq_cmd_worker(int argc, char **argv) {
   static const sq_cli_option options[] = {
       {"burst", NULL, "exit once the queue has drained (no job ready, delayed or running)", OPT_BURST},
@@ -143,6 +164,7 @@ int sq_cmd_worker(int argc, char **argv) {
   so.child_env = env;
   so.capacity_vcpus_m = cfg.worker_vcpus_m > 0 ? cfg.worker_vcpus_m
                                                : 1000L * sysconf(_SC_NPROCESSORS_ONLN);
+  warn_jobs_too_big(&cfg, so.capacity_vcpus_m);
   so.concurrency = (int)cfg.concurrency;
   so.burst = args.burst;
   so.shutdown_grace_ms = args.shutdown_grace_s * 1000;

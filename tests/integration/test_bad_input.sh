@@ -99,4 +99,12 @@ PY
 warn=$("$SHEETQ_BIN" status --queue "$T_QUEUE" --mysql-url "mysql://u:Pa55word@127.0.0.1:1/x" 2>&1 >/dev/null || true)
 assert_contains "$warn" "--mysql-url puts a password on the command line" "the warning"
 [[ $warn != *Pa55word* ]] || fail "the secret was printed: $warn"
+# A worker smaller than the jobs it is configured for says so (it would
+# otherwise idle beside a queue that never drains).
+warn=$(SHEETQ_JOB_VCPUS=2 SHEETQ_QUEUE="$T_QUEUE-empty" "$SHEETQ_BIN" worker --burst --vcpus 1 2>&1 >/dev/null) ||
+  fail "worker on an empty queue: $warn"
+assert_contains "$warn" "offers 1.000 vCPUs, but jobs may need up to 2.000" "a worker too small for its jobs"
+warn=$(SHEETQ_JOB_VCPUS=1 SHEETQ_QUEUE="$T_QUEUE-empty" "$SHEETQ_BIN" worker --burst --vcpus 1 2>&1 >/dev/null) ||
+  fail "worker on an empty queue: $warn"
+[[ $warn != *"jobs may need"* ]] || fail "a worker big enough was warned: $warn"
 echo "ok: bad input handled"
