@@ -91,7 +91,7 @@ static const char *const sources[SQ_SCRIPT__COUNT] = {
     PRELUDE
     "local used = 0\n"
     "for _, m in ipairs(redis.call('HVALS', P .. 'holds')) do\n"
-    "  used = used + tonumber(m)\n"
+    "  used = used + (tonumber(m) or 0)\n"
     "end\n"
     "local avail = math.min(tonumber(ARGV[3]) - used, tonumber(ARGV[4]))\n"
     "if avail <= 0 then return {'full', used} end\n"
@@ -100,7 +100,7 @@ static const char *const sources[SQ_SCRIPT__COUNT] = {
     "  for i = #ids, 1, -1 do\n"
     "    local id = ids[i]\n"
     "    local v = redis.call('HMGET', jk(id), 'state', 'vcpus_m')\n"
-    "    local m = tonumber(v[2] or '0')\n"
+    "    local m = tonumber(v[2]) or 0 -- a job hash edited by hand must not stop every claim\n"
     "    if v[1] ~= 'queued' or m <= avail then\n"
     "      redis.call('LREM', list, -1, id)\n"
     "      redis.call('DECR', P .. 'nready')\n"
@@ -128,13 +128,16 @@ static const char *const sources[SQ_SCRIPT__COUNT] = {
     "if not id then return {'none', used} end\n"
     "local now = now_ms()\n"
     "local token = redis.call('INCR', P .. 'fence')\n"
+    "if not tonumber(redis.call('HGET', jk(id), 'attempts') or '0') then\n"
+    "  redis.call('HSET', jk(id), 'attempts', 0) -- else HINCRBY fails, the job unlisted\n"
+    "end\n"
     "local attempt = redis.call('HINCRBY', jk(id), 'attempts', 1)\n"
     "redis.call('HSET', jk(id), 'state', 'active', 'token', token,\n"
     "           'claimed_at', now)\n"
     "redis.call('ZADD', P .. 'active', now + tonumber(ARGV[2]), id)\n"
     "redis.call('HSET', P .. 'holds', id, m)\n"
     "local v = redis.call('HMGET', jk(id), 'payload', 'max_attempts')\n"
-    "return {'job', id, v[1] or '', attempt, tonumber(v[2] or '1'), token, m}\n",
+    "return {'job', id, v[1] or '', attempt, tonumber(v[2]) or 1, token, m}\n",
 
     /* RENEW ARGV: P id token lease_ms -> 1 ok, 0 lost */
     PRELUDE CHECK_FENCE
@@ -199,7 +202,7 @@ static const char *const sources[SQ_SCRIPT__COUNT] = {
     "                       'max_attempts')\n"
     "  if v[1] == 'active' then\n"
     "    local outcome = 'requeued'\n"
-    "    if tonumber(v[3] or '0') >= tonumber(v[4] or '1') then\n"
+    "    if (tonumber(v[3]) or 0) >= (tonumber(v[4]) or 1) then\n"
     "      outcome = 'failed'\n"
     "      redis.call('HSET', jk(id), 'state', 'failed', 'finished_at', now,\n"
     "        'last_error_code', 'lease_lost', 'last_error',\n"
@@ -256,7 +259,7 @@ static const char *const sources[SQ_SCRIPT__COUNT] = {
     PRELUDE
     "local used = 0\n"
     "for _, m in ipairs(redis.call('HVALS', P .. 'holds')) do\n"
-    "  used = used + tonumber(m)\n"
+    "  used = used + (tonumber(m) or 0)\n"
     "end\n"
     "return {tonumber(redis.call('GET', P .. 'nready') or '0'),\n"
     "  redis.call('ZCARD', P .. 'delayed'), redis.call('ZCARD', P .. 'active'),\n"

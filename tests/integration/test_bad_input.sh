@@ -107,4 +107,21 @@ assert_contains "$warn" "offers 1.000 vCPUs, but jobs may need up to 2.000" "a w
 warn=$(SHEETQ_JOB_VCPUS=1 SHEETQ_QUEUE="$T_QUEUE-empty" "$SHEETQ_BIN" worker --burst --vcpus 1 2>&1 >/dev/null) ||
   fail "worker on an empty queue: $warn"
 [[ $warn != *"jobs may need"* ]] || fail "a worker big enough was warned: $warn"
+# Job hashes edited by hand in Redis (a size or attempt count that is not a
+# number) neither stop the claims nor lose the jobs: both still run.
+sql "$T_DB" <<'SQL'
+INSERT INTO tenants (id, name) VALUES (900, 'Edited');
+INSERT INTO reports (id, tenant_id, name) VALUES (900, 900, 'E1'), (901, 900, 'E2');
+INSERT INTO report_items (id, report_id, position, label, kind) VALUES (9000, 900, 1, 'V', 'number'), (9010, 901, 1, 'V', 'number');
+INSERT INTO records (report_id, recorded_at, recorded_by, `values`) VALUES
+  (900, '2027-01-05 10:00:00', 'x', '{"9000": 1}'), (901, '2027-01-05 10:00:00', 'y', '{"9010": 2}');
+SQL
+sq enqueue --period 2027-01 --tenant 900 >/dev/null
+e1=$(sql "$T_DB" -e "SELECT id FROM sheetq_jobs WHERE report_id = 900 AND period = '2027-01'")
+e2=$(sql "$T_DB" -e "SELECT id FROM sheetq_jobs WHERE report_id = 901 AND period = '2027-01'")
+redis HSET "sheetq:{$T_QUEUE}:job:$e1" vcpus_m lots >/dev/null
+redis HSET "sheetq:{$T_QUEUE}:job:$e2" attempts many >/dev/null
+timeout 120 "$SHEETQ_BIN" worker --burst 2>"$T_DIR/edited.log" || fail "worker (exit $?): $(tail -3 "$T_DIR/edited.log")"
+assert_eq "succeeded succeeded" "$(sql "$T_DB" -e "SELECT state FROM sheetq_jobs WHERE id IN ('$e1', '$e2') ORDER BY report_id" | paste -sd' ')" \
+  "jobs whose redis hashes were edited by hand"
 echo "ok: bad input handled"
