@@ -76,6 +76,13 @@ sq_errcode sq_storage_errno_code(int errnum) {
     case EPERM:
     case EROFS:
       return SQ_ESTORAGE_DENIED;
+    /* A path that cannot exist under this root: the key template or the
+     * storage URL is wrong, and retrying will not mend it. */
+    case ENOTDIR:
+    case EISDIR:
+    case ENAMETOOLONG:
+    case ELOOP:
+      return SQ_ECONFIG;
     default:
       return SQ_ESTORAGE;
   }

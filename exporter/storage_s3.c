@@ -740,8 +740,14 @@ static sq_errcode s3_perform(s3_storage *s, const s3_call *call, sq_http_respons
       char region[64];
       bool moved = sq_http_response_header(resp, "x-amz-bucket-region", region, sizeof region) &&
                    strcmp(region, s->ep.region) != 0;
+      /* A 4xx is the request's fault and permanent, except the ones S3
+       * documents as "try again": a timed-out request, a conflicting
+       * operation in progress, throttling. */
+      bool again = resp->status == 408 || resp->status == 429 ||
+                   (resp->status == 409 && strcmp(s3e.code, "OperationAborted") == 0);
       rc = sq_err_set(err,
-                      resp->status >= 300 && resp->status < 500 ? SQ_ESTORAGE_DENIED : SQ_ESTORAGE,
+                      resp->status >= 300 && resp->status < 500 && !again ? SQ_ESTORAGE_DENIED
+                                                                          : SQ_ESTORAGE,
                       "%s: %s: %s%s%.60s%s", ctx, call->op, what,
                       moved ? " (the bucket is in region " : "", moved ? region : "",
                       moved ? ": set AWS_REGION)" : "");

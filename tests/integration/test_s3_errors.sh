@@ -99,6 +99,14 @@ assert_contains "$out" 'storing "denied.xlsx" in s3://bucket/pfx: PutObject' "40
 assert_eq 1 "$(stub_count 'r["op"] == "PutObject"')" "PutObject tries"
 stop_stub
 
+# 4b. 409 OperationAborted: S3 says "try again", so the failure is temporary
+# (the job is retried), unlike other 4xx.
+start_stub put_409
+put small.xlsx busy.xlsx "${static_keys[@]}"
+expect 75 "error storage:" "409 OperationAborted"
+assert_contains "$out" "OperationAborted" "409 message"
+stop_stub
+
 # 5. The connection drops in the middle of part 2: only part 2 is resent.
 start_stub part_drop
 put multi.bin dropped.bin "${static_keys[@]}"

@@ -36,6 +36,7 @@ SCENARIOS = {
     'put_retry': 'PutObject: 500 InternalError, then 503 SlowDown, then success',
     'put_500': 'PutObject: always 500 InternalError',
     'put_403': 'PutObject: 403 AccessDenied',
+    'put_409': 'PutObject: always 409 OperationAborted (a conflicting operation in progress)',
     'part_drop': 'UploadPart 2: the first try is cut off mid-body (connection closed)',
     'part_500': 'UploadPart 2: always 503 SlowDown',
     'complete_error': 'CompleteMultipartUpload: first 200 with <Error>InternalError, then success',
@@ -248,6 +249,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.error(500, 'InternalError', 'We encountered an internal error.', **log)
         if sc == 'put_403' and op == 'PutObject':
             return self.error(403, 'AccessDenied', 'Access Denied', **log)
+        if sc == 'put_409' and op == 'PutObject':
+            return self.error(409, 'OperationAborted',
+                              'A conflicting conditional operation is currently in progress '
+                              'against this resource. Please try again.', **log)
         if sc == 'part_500' and op == 'UploadPart' and part == 2:
             return self.error(503, 'SlowDown', 'Please reduce your request rate.', **log)
 

@@ -213,10 +213,11 @@ TEST(bad_puts) {
   ASSERT_INT_EQ(sq_storage_put_file(s, local, ".sheetq-tmp/x.xlsx", &e), SQ_EINVAL);
   ASSERT_INT_EQ(sq_storage_put_file(s, "/nonexistent/file", "a/b.xlsx", &e), SQ_EIO);
   ASSERT(strstr(e.msg, "a/b.xlsx") != NULL);
-  /* A parent that is a file, not a directory. */
+  /* A parent that is a file, not a directory: the key template and the
+   * store disagree, which no retry mends (permanent). */
   ASSERT_INT_EQ(sq_storage_put_file(s, local, "plain", &e), SQ_OK);
   ASSERT(write_file(local, "y", 1));
-  ASSERT_INT_EQ(sq_storage_put_file(s, local, "plain/child.xlsx", &e), SQ_ESTORAGE);
+  ASSERT_INT_EQ(sq_storage_put_file(s, local, "plain/child.xlsx", &e), SQ_ECONFIG);
   ASSERT(strstr(e.msg, "plain/child.xlsx") != NULL);
   unlink(local);
   sq_storage_free(s);
@@ -268,6 +269,12 @@ TEST(errno_classes) {
   ASSERT_INT_EQ(sq_storage_errno_code(EPERM), SQ_ESTORAGE_DENIED);
   ASSERT_INT_EQ(sq_storage_errno_code(EROFS), SQ_ESTORAGE_DENIED);
   ASSERT_INT_EQ(sq_storage_errno_code(EIO), SQ_ESTORAGE);
+  /* Paths that cannot exist under the root: permanent, a configuration. */
+  ASSERT_INT_EQ(sq_storage_errno_code(ENOTDIR), SQ_ECONFIG);
+  ASSERT_INT_EQ(sq_storage_errno_code(EISDIR), SQ_ECONFIG);
+  ASSERT_INT_EQ(sq_storage_errno_code(ENAMETOOLONG), SQ_ECONFIG);
+  ASSERT_INT_EQ(sq_storage_errno_code(ELOOP), SQ_ECONFIG);
+  ASSERT(!sq_error_is_temporary(SQ_ECONFIG));
   ASSERT(sq_error_is_temporary(SQ_ESTORAGE_FULL));
   ASSERT(!sq_error_is_temporary(SQ_ESTORAGE_DENIED));
 }
