@@ -125,6 +125,13 @@ def text_form(v):
     return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
 
 
+def significant_digits(s):
+    """Mantissa digits that carry value; Excel keeps 15 (cell_value.c)."""
+    mant = re.split("[eE]", s.lstrip("+-"))[0]
+    whole, _, frac = mant.partition(".")
+    return len((whole + frac.rstrip("0")).lstrip("0"))
+
+
 def write_value(ws, row, col, kind, v, fmt_dt, fmt_date):
     """cell_value.c's sq_cell_from_json, then the matching write."""
     if v is None:
@@ -133,7 +140,7 @@ def write_value(ws, row, col, kind, v, fmt_dt, fmt_date):
         if v == "":
             return
         s = v.strip(WS)
-        if kind == "number" and 0 < len(s) <= 128 and DECIMAL.match(s):
+        if kind == "number" and 0 < len(s) <= 128 and DECIMAL.match(s) and significant_digits(s) <= 15:
             d = float(s)
             if math.isfinite(d):
                 ws.write_number(row, col, d)

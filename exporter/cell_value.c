@@ -52,12 +52,33 @@ static bool decimal_syntax(const char *s, size_t len) {
   return i == len;
 }
 
+/* Digits of the mantissa that carry value: without leading zeros, nor
+ * trailing zeros after the point. Excel keeps 15; a longer string (a
+ * barcode, an account number) would come out rounded, "1.23457E+19". */
+#define SIGNIFICANT_MAX 15
+static size_t significant_digits(const char *s, size_t len) {
+  size_t i = 0, first = SIZE_MAX, last = 0, n = 0, point = SIZE_MAX;
+  if (i < len && (s[i] == '+' || s[i] == '-')) i++;
+  for (; i < len && (is_digit(s[i]) || s[i] == '.'); i++) {
+    if (s[i] == '.') {
+      point = i;
+      continue;
+    }
+    if (s[i] != '0' && first == SIZE_MAX) first = i;
+    if (first != SIZE_MAX && (s[i] != '0' || point == SIZE_MAX)) last = i;
+  }
+  if (first == SIZE_MAX) return 0;
+  for (size_t j = first; j <= last; j++) n += is_digit(s[j]);
+  return n;
+}
+
 static bool parse_number(const char *s, size_t len, double *out) {
   char tmp[NUMBER_TEXT_MAX + 1];
   char *end = NULL;
   double d;
   trim(&s, &len);
-  if (len == 0 || len > NUMBER_TEXT_MAX || !decimal_syntax(s, len))
+  if (len == 0 || len > NUMBER_TEXT_MAX || !decimal_syntax(s, len) ||
+      significant_digits(s, len) > SIGNIFICANT_MAX)
     return false;
   memcpy(tmp, s, len);
   tmp[len] = '\0';

@@ -100,9 +100,11 @@ static sq_errcode add_value(sq_row_batch *b, const sq_item_slot *slot, const cJS
                             sq_err *err) {
   sq_prepared_cell *c;
   sq_cell cell;
+  /* Over the scratch cap (64 MB of text for one value) every attempt would
+   * fail alike: permanent, not the temporary out-of-memory. */
   if (sq_cell_from_json(value, slot->kind, &b->scratch, &cell) != SQ_OK)
-    return sq_err_set(err, SQ_ENOMEM, "item %llu: value too large to render",
-                      (unsigned long long)slot->id);
+    return sq_err_set(err, SQ_ERENDER, "item %llu: value too large to render (over %u MB as text)",
+                      (unsigned long long)slot->id, (unsigned)(SCRATCH_MAX >> 20));
   if (cell.type == SQ_CELL_BLANK) return SQ_OK;
   if (!grow((void **)&b->cells, &b->cap_cells, b->n_cells + 1, sizeof *b->cells))
     return sq_err_set(err, SQ_ENOMEM, "out of memory");

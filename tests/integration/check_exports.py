@@ -65,6 +65,13 @@ def as_text(v):
     return json.dumps(v, ensure_ascii=False, separators=(',', ':'))
 
 
+def significant_digits(s):
+    """Mantissa digits that carry value; Excel keeps 15 (cell_value.c)."""
+    mant = re.split('[eE]', s.lstrip('+-'))[0]
+    whole, _, frac = mant.partition('.')
+    return len((whole + frac.rstrip('0')).lstrip('0'))
+
+
 def expected(kind, v):
     """The cell a JSON value should become, or None for blank."""
     if v is None:
@@ -77,7 +84,7 @@ def expected(kind, v):
         if isinstance(v, str):
             try:
                 f = float(v.strip())
-                if math.isfinite(f) and v.strip():
+                if math.isfinite(f) and v.strip() and significant_digits(v.strip()) <= 15:
                     return f
             except ValueError:
                 pass

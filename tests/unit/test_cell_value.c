@@ -83,6 +83,16 @@ TEST(number_items) {
   ASSERT_NUMBER("\"-.5\"", SQ_ITEM_NUMBER, -0.5);
   ASSERT_NUMBER("\"+4.\"", SQ_ITEM_NUMBER, 4);
   ASSERT_NUMBER("\"007\"", SQ_ITEM_NUMBER, 7);
+  /* Excel keeps 15 significant digits: up to there a number, beyond it the
+   * text as written (leading zeros and trailing fraction zeros not counted). */
+  ASSERT_NUMBER("\"123456789012345\"", SQ_ITEM_NUMBER, 123456789012345.0);
+  ASSERT_NUMBER("\"0.000123456789012345\"", SQ_ITEM_NUMBER, 0.000123456789012345);
+  ASSERT_NUMBER("\"1.50000000000000000000\"", SQ_ITEM_NUMBER, 1.5);
+  ASSERT_NUMBER("\"1.2e21\"", SQ_ITEM_NUMBER, 1.2e21);
+  /* A whole number's every digit counts (an id ending in zeros is an id). */
+  ASSERT_STRING("\"1200000000000000000000\"", SQ_ITEM_NUMBER, "1200000000000000000000");
+  ASSERT_STRING("\"12345678901234567890\"", SQ_ITEM_NUMBER, "12345678901234567890");
+  ASSERT_STRING("\"4006381333931.0012\"", SQ_ITEM_NUMBER, "4006381333931.0012");
   /* Not plain decimal numbers: kept as written. */
   ASSERT_STRING("\"0x10\"", SQ_ITEM_NUMBER, "0x10");
   ASSERT_STRING("\"inf\"", SQ_ITEM_NUMBER, "inf");
