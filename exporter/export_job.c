@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -214,6 +215,7 @@ sq_errcode sq_export_job(sq_db *db, sq_db *reader_db, sq_storage *storage, const
   const char *memory_dir;
   uint64_t records;
   bool tmp_exists = false;
+  uint32_t nonce;
   sq_errcode rc;
   double t_start = now_ms(), t_loaded = 0, t_rendered = 0;
 
@@ -250,8 +252,12 @@ sq_errcode sq_export_job(sq_db *db, sq_db *reader_db, sq_storage *storage, const
              (unsigned long long)job->report_id, scratch.render_dir,
              scratch.in_memory ? "memory" : "disk");
   t_loaded = now_ms();
-  if (snprintf(tmp_path, sizeof tmp_path, "%s/%s.%d.xlsx.tmp", scratch.output_dir, job->id,
-               (int)getpid()) >= (int)sizeof tmp_path) {
+  /* Unique beyond this host: a file:// root may be shared by hosts whose
+   * job processes have the same pids (containers), and during a lease
+   * take-over two of them may render the same job. */
+  if (getrandom(&nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce) nonce = (uint32_t)rand();
+  if (snprintf(tmp_path, sizeof tmp_path, "%s/%s.%d.%08x.xlsx.tmp", scratch.output_dir,
+               job->id, (int)getpid(), (unsigned)nonce) >= (int)sizeof tmp_path) {
     rc = sq_err_set(err, SQ_ECONFIG, "scratch directory path too long");
     goto out;
   }

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -455,6 +456,15 @@ static sq_errcode add_formats(sq_xlsx_report *x, sq_err *err) {
   return SQ_OK;
 }
 
+/* A character device (keeps errno, for the caller's message). */
+static bool is_device(const char *path) {
+  struct stat st;
+  int saved = errno;
+  bool device = stat(path, &st) == 0 && S_ISCHR(st.st_mode);
+  errno = saved;
+  return device;
+}
+
 sq_xlsx_report *sq_xlsx_report_open(const char *path, const sq_report *report,
                                     const char *period,
                                     const sq_xlsx_options *opt, sq_err *err) {
@@ -502,13 +512,15 @@ sq_xlsx_report *sq_xlsx_report_open(const char *path, const sq_report *report,
   if (build_columns(x, report, err) != SQ_OK) goto out;
 
   /* libxlsxwriter only creates the file at close; find out now, not after
-   * a million rows, whether it can. Remember whether we made it, so a failed
-   * open removes only a file of its own. */
+   * a million rows, whether it can. The name is the caller's own: a regular
+   * file already there belongs to someone else and is never truncated (a
+   * device, such as /dev/full in the tests, is written as it is). Remember
+   * whether we made it, so a failed open removes only a file of its own. */
   fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd >= 0)
     created = true;
-  else if (errno == EEXIST)
-    fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+  else if (errno == EEXIST && is_device(path))
+    fd = open(path, O_WRONLY | O_CLOEXEC);
   if (fd < 0) {
     io_error(err, errno, "creating", path);
     goto out;

@@ -329,6 +329,24 @@ TEST(open_errors) {
   ASSERT_INT_EQ(sq_xlsx_report_close(NULL, NULL, &e), SQ_EINVAL);
 }
 
+/* A file already at the path is someone else's (another host rendering the
+ * same job into a shared root): refused, and left as it was. */
+TEST(existing_file_is_not_truncated) {
+  char p[300];
+  FILE *f;
+  char got[16] = "";
+  sq_err e;
+  snprintf(p, sizeof p, "%s/taken.xlsx.tmp", dir);
+  f = fopen(p, "w");
+  ASSERT(f != NULL && fputs("theirs", f) >= 0 && fclose(f) == 0);
+  ASSERT(sq_xlsx_report_open(p, &report, "2024-03", NULL, &e) == NULL);
+  ASSERT(strstr(e.msg, "File exists") != NULL);
+  f = fopen(p, "r");
+  ASSERT(f != NULL && fgets(got, sizeof got, f) != NULL && fclose(f) == 0);
+  ASSERT_STR_EQ(got, "theirs");
+  unlink(p);
+}
+
 /* A full disk when the zip is written (/dev/full answers ENOSPC). */
 TEST(disk_full_is_storage_full) {
   struct stat st;
@@ -359,5 +377,6 @@ TEST(cleanup) {
 
 TEST_MAIN(TEST_ENTRY(render), TEST_ENTRY(sheets_have_title_header_freeze_and_filter),
           TEST_ENTRY(column_widths), TEST_ENTRY(typed_cells),
-          TEST_ENTRY(open_errors), TEST_ENTRY(disk_full_is_storage_full),
+          TEST_ENTRY(open_errors), TEST_ENTRY(existing_file_is_not_truncated),
+          TEST_ENTRY(disk_full_is_storage_full),
           TEST_ENTRY(cleanup))
