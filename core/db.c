@@ -522,9 +522,18 @@ sq_errcode sq_db_query(sq_db *db, const char *sql, const sq_param *params,
   }
   if (rc == SQ_OK && mysql_errno(db->conn) != 0)
     rc = db_error(db, err, "reading result");
-  /* Stopping early: mysql_free_result drains what the server still sends. */
+  /* Stopping early: mysql_free_result drains what the server still sends
+   * (sq_db_kill_query from another connection cuts that short). */
   mysql_free_result(res);
   return rc;
+}
+
+unsigned long sq_db_connection_id(sq_db *db) {
+  return db->conn ? mysql_thread_id(db->conn) : 0;
+}
+
+sq_errcode sq_db_kill_query(sq_db *db, unsigned long id, sq_err *err) {
+  return sq_db_exec(db, "KILL QUERY :id", (sq_param[]){SQ_P_U64("id", id)}, 1, NULL, err);
 }
 
 /* ---- transactions ----------------------------------------------------- */

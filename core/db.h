@@ -93,6 +93,14 @@ void sq_db_close(sq_db *db); /* accepts NULL */
 /* Drops and re-opens the connection after a temporary error. */
 sq_errcode sq_db_reconnect(sq_db *db, sq_err *err);
 
+/* The server's id of this connection, for sq_db_kill_query() from another
+ * one; 0 when not connected. */
+unsigned long sq_db_connection_id(sq_db *db);
+/* Stops the statement running on connection `id` (KILL QUERY), so that a
+ * reader that stopped early gets an error at once instead of reading the
+ * rest of its result. A user may stop its own connections' statements. */
+sq_errcode sq_db_kill_query(sq_db *db, unsigned long id, sq_err *err);
+
 typedef enum sq_param_type {
   SQ_PARAM_NULL = 0,
   SQ_PARAM_U64,

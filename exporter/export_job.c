@@ -42,6 +42,8 @@ typedef struct pipeline {
   atomic_bool writer_idle; /* waiting for a batch: read without the lock */
   /* reader side */
   sq_db *db;
+  unsigned long reader_conn; /* the server's id of db's connection */
+  sq_db *killer;             /* the job's other connection: stops db's query */
   uint64_t report_id;
   const char *start, *end;
   sq_row_layout layout;
@@ -116,8 +118,8 @@ static void pipeline_free(pipeline *p) {
 /* Starts the reader on its own connection: the records' query runs while
  * this thread loads the report and opens the workbook (pipeline_write
  * then gives the reader the columns). NULL, with err set, on failure. */
-static pipeline *pipeline_start(sq_db *db, uint64_t report_id, const char *start,
-                                const char *end, sq_err *err) {
+static pipeline *pipeline_start(sq_db *db, sq_db *killer, uint64_t report_id,
+                                const char *start, const char *end, sq_err *err) {
   pipeline *p = calloc(1, sizeof *p);
   sq_errcode rc = SQ_OK;
   if (p == NULL) {
@@ -131,6 +133,8 @@ static pipeline *pipeline_start(sq_db *db, uint64_t report_id, const char *start
     p->spare[p->n_spare++] = i;
   }
   p->db = db;
+  p->reader_conn = sq_db_connection_id(db); /* before its thread uses it */
+  p->killer = killer;
   p->report_id = report_id;
   p->start = start;
   p->end = end;
@@ -144,13 +148,33 @@ static pipeline *pipeline_start(sq_db *db, uint64_t report_id, const char *start
   return p;
 }
 
-/* Ends the reader without writing: its query's remaining rows are read and
- * dropped (mysql_free_result), as after any early stop. */
+/* After an early stop (writer_failed set): the reader would otherwise read
+ * and drop the rest of its query (mysql_free_result), a whole month of a
+ * large report, before the job could fail. The job's other connection stops
+ * the query; the reader then ends at once with an error nobody reports (the
+ * writer's is the job's). */
+static void stop_reader(pipeline *p) {
+  sq_err e;
+  bool streaming;
+  pthread_mutex_lock(&p->mu);
+  streaming = !p->reader_done;
+  pthread_mutex_unlock(&p->mu);
+  if (!streaming || p->reader_conn == 0 || p->killer == NULL) return;
+  if (sq_db_kill_query(p->killer, p->reader_conn, &e) == SQ_OK)
+    SQ_DEBUG("report %llu: stopped the records' query (connection %lu)",
+             (unsigned long long)p->report_id, p->reader_conn);
+  else
+    SQ_DEBUG("report %llu: cannot stop the records' query, reading it to the end: %s",
+             (unsigned long long)p->report_id, e.msg);
+}
+
+/* Ends the reader without writing. */
 static void pipeline_abandon(pipeline *p) {
   pthread_mutex_lock(&p->mu);
   p->writer_failed = true;
   pthread_cond_broadcast(&p->changed);
   pthread_mutex_unlock(&p->mu);
+  stop_reader(p);
   pthread_join(p->reader, NULL);
   pipeline_free(p);
 }
@@ -189,6 +213,7 @@ static sq_errcode pipeline_write(pipeline *p, sq_xlsx_report *xlsx, sq_err *err)
     pthread_mutex_unlock(&p->mu);
     if (rc != SQ_OK) break;
   }
+  if (rc != SQ_OK) stop_reader(p);
   pthread_join(p->reader, NULL);
   if (rc == SQ_OK && p->reader_rc != SQ_OK) rc = sq_err_set(err, p->reader_rc, "%s", p->reader_err.msg);
   pipeline_free(p);
@@ -226,7 +251,7 @@ sq_errcode sq_export_job(sq_db *db, sq_db *reader_db, sq_storage *storage, const
 
   rc = sq_object_key_expand(cfg->key_template, &vars, out->key, err);
   if (rc != SQ_OK) goto out;
-  if ((p = pipeline_start(reader_db, job->report_id, start, end, err)) == NULL) {
+  if ((p = pipeline_start(reader_db, db, job->report_id, start, end, err)) == NULL) {
     rc = err->code;
     goto out;
   }

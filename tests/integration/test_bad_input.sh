@@ -61,7 +61,8 @@ for id in "${bad_ids[@]}"; do
   if [[ $(redis SADD "${p}tenant_set" 1) == 1 ]]; then redis RPUSH "${p}tenants" 1 >/dev/null; fi
 done
 
-sq worker --burst --concurrency 2 2>"$T_DIR/worker.log" || fail "worker exited $?: $(tail -5 "$T_DIR/worker.log")"
+SHEETQ_LOG_LEVEL=debug sq worker --burst --concurrency 2 2>"$T_DIR/worker.log" ||
+  fail "worker exited $?: $(tail -5 "$T_DIR/worker.log")"
 
 for id in "${bad_ids[@]}"; do
   [[ -n $(redis ZSCORE "${p}failed" "$id") ]] || fail "malformed job $id is not in the failed set"
@@ -73,6 +74,10 @@ done
 # The deleted report fails at once (permanent: one attempt), with its reason.
 row=$(sql "$T_DB" -e "SELECT state, attempts, last_error_code FROM sheetq_jobs WHERE report_id = 11")
 assert_eq "$(printf 'failed\t1\tnot_found')" "$row" "job of the deleted report"
+# Its records remain: the reader, waiting at the first row for the columns,
+# is stopped by the job's other connection rather than read to the end.
+grep -q "report 11: stopped the records' query" "$T_DIR/worker.log" ||
+  fail "the deleted report's query was not stopped: $(grep 'report 11' "$T_DIR/worker.log" | tail -3)"
 status=$(sq status --batch "$batch")
 assert_contains "$status" "not_found" "status lists the failure"
 j11=$(sql "$T_DB" -e "SELECT id FROM sheetq_jobs WHERE report_id = 11")
