@@ -28,8 +28,9 @@
 #define RETRY_AFTER_DEFAULT_S 30L
 #define RETRY_AFTER_MAX_S 900L
 #define FAILURES_PER_MESSAGE 500 /* the rest go in the next message */
-/* Two tries of a message (Block Kit, then plain text) fit in the lease, so
- * a slow Slack cannot make two holders send the same message. */
+/* Two tries of a message (Block Kit, then plain text) fit in the lease,
+ * renewed right before the send (still_leading), so neither a slow Slack nor
+ * a slow ledger can make two holders send the same message. */
 #define HTTP_TIMEOUT_MS 5000L
 
 struct sq_notifier {
@@ -203,6 +204,22 @@ static bool db_ready(sq_notifier *n) {
   return true;
 }
 
+/* Renews the lease just before a message goes out. The round's start
+ * renewed it too, but its ledger queries may have taken seconds since
+ * (a slow database): sending on an old renewal could overlap a new
+ * holder's send of the same rows. Renewed here, the lease outlasts the
+ * message's two tries (HTTP_TIMEOUT_MS each) and its marking. */
+static bool still_leading(sq_notifier *n) {
+  bool held = false;
+  sq_err err;
+  if (sq_leader_lease_refresh(n->lease, &held, &err) != SQ_OK || !held) {
+    SQ_INFO("slack: the notifier lease was lost before sending; the new holder sends");
+    n->leading = false;
+    return false;
+  }
+  return true;
+}
+
 /* Sends what is due, if this process holds the lease. True when something
  * is still waiting to be sent now (used when flushing before exit). */
 static bool round_once(sq_notifier *n) {
@@ -242,6 +259,7 @@ static bool round_once(sq_notifier *n) {
       SQ_ERROR("slack: %s", err.msg);
       goto out;
     }
+    if (!still_leading(n)) goto out;
     if ((sent = deliver(n, json, what)) == SEND_LATER) goto out;
     if (sent == SEND_OK) SQ_INFO("slack: sent %s", what);
     if (sq_outbox_failures_sent(n->db, failures, n_failures, &err) != SQ_OK) {
@@ -260,6 +278,7 @@ static bool round_once(sq_notifier *n) {
     SQ_ERROR("slack: %s", err.msg);
     goto out;
   }
+  if (!still_leading(n)) goto out;
   if ((sent = deliver(n, json, what)) == SEND_LATER) goto out;
   if (sent == SEND_OK) SQ_INFO("slack: sent %s", what);
   if (sq_outbox_summary_sent(n->db, summary.batch_id, &err) != SQ_OK) {
