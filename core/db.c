@@ -194,6 +194,10 @@ static sq_errcode db_error(sq_db *db, sq_err *err, const char *what) {
   if (e == ER_PARSE_ERROR || e == ER_NO_SUCH_TABLE || e == ER_BAD_FIELD_ERROR ||
       e == ER_WRONG_VALUE_COUNT_ON_ROW || e == ER_BAD_TABLE_ERROR)
     code = SQ_ECONFIG;
+  /* Nor will a privilege the account lacks (the grants are configuration). */
+  if (e == ER_TABLEACCESS_DENIED_ERROR || e == ER_COLUMNACCESS_DENIED_ERROR ||
+      e == ER_DBACCESS_DENIED_ERROR || e == ER_SPECIFIC_ACCESS_DENIED_ERROR)
+    code = SQ_ECONFIG;
   return sq_err_set(err, code, "%s: mysql error %u: %s", what, e,
                     mysql_error(db->conn));
 }

@@ -147,9 +147,30 @@ static sq_errcode add_columns(sq_db *db, sq_err *err) {
   return rc;
 }
 
+static sq_errcode read_version(void *ctx, char **row, const unsigned long *len,
+                               unsigned n_fields, sq_err *err) {
+  (void)err;
+  if (n_fields == 1 && row[0]) (void)sq_parse_u64(row[0], len[0], ctx);
+  return SQ_OK;
+}
+
+/* The ledger already has this version: nothing to create. Checked first, so
+ * that an account with only SELECT, INSERT and UPDATE (docs/deploy.md) runs
+ * every command once the schema is in place: MariaDB checks the CREATE
+ * privilege of CREATE TABLE IF NOT EXISTS even when the table exists. A
+ * missing table (or any error) means "not current": the DDL says why. */
+static bool schema_current(sq_db *db) {
+  uint64_t version = 0;
+  sq_err ignored;
+  return sq_db_query(db, "SELECT MAX(version) FROM sheetq_schema", NULL, 0, read_version,
+                     &version, &ignored) == SQ_OK &&
+         version >= SQ_LEDGER_SCHEMA_VERSION;
+}
+
 sq_errcode sq_ledger_migrate(sq_db *db, sq_err *err) {
   sq_errcode rc;
   uint64_t have = 0;
+  if (schema_current(db)) return SQ_OK;
   for (size_t i = 0; i < sizeof schema / sizeof schema[0]; i++)
     if ((rc = sq_db_exec(db, schema[i], NULL, 0, NULL, err)) != SQ_OK) return rc;
   if ((rc = add_columns(db, err)) != SQ_OK) return rc;

@@ -10,7 +10,11 @@ command -v redis-server >/dev/null || { echo "skip: no redis-server" >&2; exit 7
 # A MariaDB user with a password full of URL syntax, for this database only.
 db_user="sqt_sec_$$"
 db_pass='p@ss:w/rd%?&#1'
-cleanup_user() { sql -e "DROP USER IF EXISTS '$db_user'@'%'" 2>/dev/null || true; cleanup; }
+lp_user="sqt_lp_$$"
+cleanup_user() {
+  sql -e "DROP USER IF EXISTS '$db_user'@'%'; DROP USER IF EXISTS '$lp_user'@'%'" 2>/dev/null || true
+  cleanup
+}
 trap cleanup_user EXIT
 sql -e "CREATE USER '$db_user'@'%' IDENTIFIED BY '$db_pass';
         GRANT ALL ON \`$T_DB\`.* TO '$db_user'@'%'"
@@ -125,4 +129,30 @@ assert_contains "$out" "ssl-mode verify-identity" "verify-identity"
 rc=0; out=$(SHEETQ_MYSQL_SSL_MODE=sometimes sq migrate 2>&1) || rc=$?
 assert_eq 2 "$rc" "exit status of a bad ssl-mode"
 assert_contains "$out" "mysql_ssl_mode must be disabled, preferred, required" "bad ssl-mode"
+
+# The least-privilege account of docs/deploy.md (SELECT, INSERT, UPDATE on
+# the database) runs every command once `sheetq migrate` has run with more.
+# Before migrate, it is told what it lacks, as a configuration error (2), not
+# a temporary one that a scheduler would retry forever.
+sql -e "CREATE USER '$lp_user'@'%' IDENTIFIED BY 'lp-pw';
+        GRANT SELECT, INSERT, UPDATE ON \`$T_DB\`.* TO '$lp_user'@'%'"
+lp_url="mysql://$lp_user:lp-pw@$T_MYSQL_HOST:$T_MYSQL_PORT/$T_DB"
+sql "$T_DB" -e "DROP TABLE IF EXISTS sheetq_attempts, sheetq_jobs, sheetq_batches, sheetq_schema"
+lp() { env -u SHEETQ_MYSQL_PASSWORD_FILE SHEETQ_MYSQL_URL="$lp_url" "$SHEETQ_BIN" "$@"; }
+rc=0; out=$(lp status 2>&1) || rc=$?
+assert_eq 2 "$rc" "exit status of a command the account lacks the grants for"
+assert_contains "$out" "CREATE command denied" "the missing privilege"
+sq migrate >/dev/null || fail "migrate with the full account"
+sql "$T_DB" <<'SQL'
+INSERT INTO tenants (id, name) VALUES (77, 'Least privilege');
+INSERT INTO reports (id, tenant_id, name) VALUES (77, 77, 'R');
+INSERT INTO report_items (id, report_id, position, label, kind) VALUES (770, 77, 1, 'V', 'number');
+INSERT INTO records (report_id, recorded_at, recorded_by, `values`) VALUES (77, '2027-02-05 10:00:00', 'x', '{"770": 3}');
+SQL
+for cmd in "enqueue --period 2027-02 --tenant 77" "worker --burst" "status"; do
+  # shellcheck disable=SC2086 # the command's words
+  out=$(lp $cmd 2>&1) || fail "$cmd with SELECT, INSERT, UPDATE: $out"
+done
+assert_eq succeeded "$(sql "$T_DB" -e "SELECT state FROM sheetq_jobs WHERE report_id = 77")" \
+  "the job run by the least-privilege account"
 echo ok
