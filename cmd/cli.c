@@ -121,12 +121,20 @@ sq_cli_outcome sq_cli_parse(const sq_cli_command *cmd, int argc, char **argv,
                 "line, where other users can see it (ps, /proc); prefer %s, or the "
                 "password from the environment or a file (docs/configuration.md)\n",
                 cmd->name, flag, s->env);
+      if (n_settings == (int)(sizeof settings / sizeof settings[0])) {
+        sq_err_set(&err, SQ_EUSAGE, "too many setting flags (at most %zu)",
+                   sizeof settings / sizeof settings[0]);
+        goto fail;
+      }
       settings[n_settings].spec = c - OPT_SETTING_BASE;
       settings[n_settings++].value = optarg;
     } else if (c == '?' || c == ':') {
-      sq_err_set(&err, SQ_EUSAGE, "%s option %s (see sheetq %s --help)",
-                 c == ':' ? "missing value for" : "unknown",
-                 argv[optind - 1], cmd->name);
+      /* The option's name only: "--mysql_url=mysql://u:pw@h/db", a typo,
+       * must not put its password in a log. */
+      const char *arg = argv[optind - 1];
+      sq_err_set(&err, SQ_EUSAGE, "%s option %.*s (see sheetq %s --help)",
+                 c == ':' ? "missing value for" : "unknown", (int)strcspn(arg, "="), arg,
+                 cmd->name);
       goto fail;
     } else if (cmd->on_option == NULL || cmd->on_option(ctx, c, optarg, &err) != SQ_OK) {
       goto fail;

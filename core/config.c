@@ -319,23 +319,6 @@ sq_errcode sq_config_validate(const sq_config *c, sq_err *err) {
   return SQ_OK;
 }
 
-char *sq_config_redact_url(const char *url) {
-  const char *scheme_end, *at, *colon;
-  size_t n;
-  char *out;
-  if (url == NULL) return strdup("(none)");
-  scheme_end = strstr(url, "://");
-  if (scheme_end == NULL) return strdup(url);
-  scheme_end += 3;
-  at = strchr(scheme_end, '@');
-  colon = at ? memchr(scheme_end, ':', (size_t)(at - scheme_end)) : NULL;
-  if (colon == NULL) return strdup(url);
-  n = (size_t)(colon - url) + 4 + strlen(at) + 1;
-  out = malloc(n);
-  if (out) snprintf(out, n, "%.*s:***%s", (int)(colon - url), url, at);
-  return out;
-}
-
 bool sq_vcpus_parse(const char *s, long *milli) {
   long whole = 0, frac = 0;
   int places = 0;

@@ -84,8 +84,6 @@ sq_errcode sq_config_set(sq_config *c, const char *key, const char *value,
 const sq_config_spec *sq_config_find(const char *key);
 /* Cross-field checks that only make sense once every source is applied. */
 sq_errcode sq_config_validate(const sq_config *c, sq_err *err);
-/* "redis://:secret@h:1/0" -> "redis://:***@h:1/0"; caller frees. */
-char *sq_config_redact_url(const char *url);
 /* Parses "2", "0.25", "1.5" into thousandths; false if not such a number. */
 bool sq_vcpus_parse(const char *s, long *milli);
 /* Lists every key, its variable and default, for --help. */

@@ -64,7 +64,9 @@ void sq_err_clear(sq_err *err) {
 
 int sq_exit_status(sq_errcode code) {
   if (code == SQ_OK) return 0;
-  if (code == SQ_EUSAGE || code == SQ_ECONFIG) return 2;
+  /* A period like 2026-13 or "lastmonth" comes from the command line or the
+   * configuration: a usage error like the others. */
+  if (code == SQ_EUSAGE || code == SQ_ECONFIG || code == SQ_EBAD_PERIOD) return 2;
   if (sq_error_is_temporary(code)) return 75;
   return 1;
 }

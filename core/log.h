@@ -3,8 +3,8 @@
  * Lines go to stderr, one event a line: a UTC timestamp, the level, the
  * process role and pid, then the job id and attempt when the line is about a
  * job. The level is checked before any formatting happens. Callers must never
- * pass secrets (passwords, tokens); URLs are logged through
- * sq_config_redact_url() only.
+ * pass secrets (passwords, tokens): connections are named by user, host and
+ * port, never by their URL.
  */
 #ifndef SQ_LOG_H
 #define SQ_LOG_H

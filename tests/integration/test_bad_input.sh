@@ -7,9 +7,15 @@ period=2026-10
 
 # Invalid periods: a usage-level error naming the expected format.
 for p in 2026-13 abc 2026-1; do
-  if out=$(sq enqueue --period "$p" 2>&1); then fail "enqueue --period $p succeeded"; fi
+  rc=0; out=$(sq enqueue --period "$p" 2>&1) || rc=$?
+  assert_eq 2 "$rc" "exit status of enqueue --period $p (a usage error)"
   assert_contains "$out" "expected YYYY-MM" "enqueue --period $p"
 done
+# An unknown option is named without its value (which may hold a password).
+rc=0; out=$(sq enqueue --mysql_url=mysql://u:Typo5ecret@h/db 2>&1) || rc=$?
+assert_eq 2 "$rc" "exit status of an unknown option"
+assert_contains "$out" "unknown option --mysql_url " "the unknown option"
+[[ $out != *Typo5ecret* ]] || fail "an unknown option's value was printed: $out"
 if out=$(sq enqueue 2>&1); then fail "enqueue without --period succeeded"; fi
 assert_contains "$out" "--period YYYY-MM is required" "enqueue without --period"
 

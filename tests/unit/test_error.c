@@ -19,6 +19,7 @@ TEST(classes) {
 TEST(exit_status) {
   ASSERT_INT_EQ(sq_exit_status(SQ_OK), 0);
   ASSERT_INT_EQ(sq_exit_status(SQ_EUSAGE), 2);
+  ASSERT_INT_EQ(sq_exit_status(SQ_EBAD_PERIOD), 2); /* the command line's */
   ASSERT_INT_EQ(sq_exit_status(SQ_EREDIS), 75);
   ASSERT_INT_EQ(sq_exit_status(SQ_EBAD_JOB), 1);
 }
