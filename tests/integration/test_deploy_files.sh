@@ -131,6 +131,11 @@ stop=$(unit_value sheetq-worker@.service TimeoutStopSec)
   fail "sheetq-worker@.service: KillMode must be mixed (SIGTERM to the worker, not to its jobs)"
 [[ $(unit_value sheetq-worker@.service KillSignal) == SIGTERM ]] || fail "sheetq-worker@.service: KillSignal is not SIGTERM"
 [[ $(unit_value sheetq-worker@.service Restart) == on-failure ]] || fail "sheetq-worker@.service: Restart is not on-failure"
+# A temporary failure (exit 75) is run again; a configuration error (2) is not.
+for u in sheetq-worker@.service sheetq-enqueue.service; do
+  [[ $(unit_value "$u" Restart) == on-failure ]] || fail "$u: Restart is not on-failure"
+  [[ $(unit_value "$u" RestartPreventExitStatus) == 2 ]] || fail "$u: exit 2 (configuration) is restarted"
+done
 [[ $(unit_value sheetq-enqueue.timer Persistent) == true ]] || fail "sheetq-enqueue.timer: Persistent is not true"
 
 # The timer: 13 elapses, each the 1st of the month at 00:05 in Tokyo.
