@@ -37,7 +37,9 @@ sq_errcode sq_redis_url_parse(const char *url, sq_redis_url *out, sq_err *err) {
   end = p + strlen(p);
   slash = strchr(p, '/');
   if (slash == NULL) slash = end;
-  at = memchr(p, '@', (size_t)(slash - p));
+  /* The last '@': a raw one in the password goes with it, as in
+   * core/conn_urls.c, which finds the password the same way. */
+  at = memrchr(p, '@', (size_t)(slash - p));
   if (at) {
     const char *c = memchr(p, ':', (size_t)(at - p));
     if (c == NULL) {
@@ -49,8 +51,18 @@ sq_errcode sq_redis_url_parse(const char *url, sq_redis_url *out, sq_err *err) {
     if ((u.password = sq_url_decode(c + 1, (size_t)(at - c - 1))) == NULL) goto bad_escape;
     p = at + 1;
   }
-  colon = memchr(p, ':', (size_t)(slash - p));
-  u.host = strndup(p, (size_t)((colon ? colon : slash) - p));
+  if (*p == '[') { /* an IPv6 address: [::1]:6379 */
+    const char *close = memchr(p, ']', (size_t)(slash - p));
+    if (close == NULL || (close + 1 != slash && close[1] != ':')) {
+      sq_err_set(err, SQ_ECONFIG, "Redis URL: an IPv6 host must be written [address]:port");
+      goto out;
+    }
+    u.host = strndup(p + 1, (size_t)(close - p - 1));
+    colon = close + 1 != slash ? close + 1 : NULL;
+  } else {
+    colon = memchr(p, ':', (size_t)(slash - p));
+    u.host = strndup(p, (size_t)((colon ? colon : slash) - p));
+  }
   if (u.host == NULL) goto nomem;
   if (u.host[0] == '\0') {
     sq_err_set(err, SQ_ECONFIG, "Redis URL has no host");
