@@ -108,13 +108,17 @@ int sq_job_process_spawn(sq_job_process *p, uv_loop_t *loop, const char *exe,
   po.stdio_count = 3;
   po.exit_cb = on_exit_cb;
   r = uv_spawn(loop, &p->proc, &po);
+  p->open_handles = 3;
   if (r != 0) {
+    /* libuv has the process handle on the loop even when the spawn fails
+     * (its own spawn_fails test closes it): left open, the slot's next
+     * spawn would link it into the loop's handle list a second time. */
     p->gone = true;
+    close_handle(p, (uv_handle_t *)&p->proc);
     close_handle(p, (uv_handle_t *)&p->in);
     close_handle(p, (uv_handle_t *)&p->out);
     return r;
   }
-  p->open_handles = 3;
   uv_read_start((uv_stream_t *)&p->out, on_alloc, on_read);
   return 0;
 }

@@ -595,12 +595,14 @@ static job_run *prepare_attempt(supervisor *sv, sq_claim *c) {
   case SEND_FAILED: return NULL; /* withdrawn: its exit frees the slot */
   case NO_PROCESS: break;
   }
-  /* Could not even start a process: a local problem (exec missing, fd
-   * limit). A temporary failure of this attempt, once the ledger has it. */
-  if ((rc = ledger_start(sv, &a->claim, &e)) == SQ_OK)
-    record_failure(sv, a, SQ_ECRASHED, "cannot start the job process");
-  else
-    start_refused(sv, &a->claim, rc, &e);
+  /* Could not even start a process: a problem of this worker (its binary
+   * gone in an upgrade, a descriptor or process limit), not of the job. The
+   * job goes back unrun, its attempt not spent, and this worker backs off:
+   * recording a failure here would fail every job it claims, one by one. */
+  (void)sq_queue_release(sv->queue, a->claim.id, a->claim.token, &e);
+  sq_err_set(&e, SQ_ECRASHED, "cannot start a job process (%s); the job goes back unrun",
+             sv->opt->job_exe);
+  pause_claims(sv, &e);
   a->busy = false;
   sq_claim_free(&a->claim);
   return NULL;

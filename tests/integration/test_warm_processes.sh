@@ -147,4 +147,29 @@ assert_eq 4 "$(sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_jobs j JOIN sheetq_at
   "jobs and attempts recorded as succeeded"
 for r in 8 9 10 11; do [[ -s $T_OUT/1/$r/2026-10.xlsx ]] || fail "report $r: no file"; done
 assert_eq 0 "$(redis HLEN "sheetq:{$T_QUEUE}:holds")" "capacity still held in redis"
-echo "ok: line protocol, gated requests, warm reuse, crash and idle-kill replacement, withdrawal, ledger rounds"
+# --- 6. a worker that cannot start job processes gives its jobs back -------
+# Its binary removed under it (an upgrade): the job goes back unrun, its
+# attempt not spent, and the worker backs off instead of failing every job it
+# claims. A sound worker then runs it as its first attempt.
+cp "$SHEETQ_BIN" "$T_DIR/sheetq-old"
+sql "$T_DB" -e "INSERT INTO records (report_id, recorded_at, recorded_by, \`values\`)
+  VALUES (1, '2026-11-05 10:00:00', 'x', '{\"1\": 5}')"
+"$T_DIR/sheetq-old" worker --concurrency 1 2>"$T_DIR/w5.log" &
+w5=$!
+for ((i = 0; i < 100; i++)); do grep -q "worker .* started" "$T_DIR/w5.log" && break; sleep 0.1; done
+rm "$T_DIR/sheetq-old"
+sq enqueue --period 2026-11 --report 1 >/dev/null
+for ((i = 0; i < 100; i++)); do grep -q "cannot start a job process" "$T_DIR/w5.log" && break; sleep 0.1; done
+kill $w5
+wait $w5 || fail "the worker without its binary exited $?: $(tail -3 "$T_DIR/w5.log")"
+grep -q "cannot start a job process" "$T_DIR/w5.log" ||
+  fail "the failed spawn was not reported: $(tail -3 "$T_DIR/w5.log")"
+j=$(sql "$T_DB" -e "SELECT id FROM sheetq_jobs WHERE report_id = 1 AND period = '2026-11'")
+assert_eq "runnable 0" "$(sql "$T_DB" -e "SELECT state, attempts FROM sheetq_jobs WHERE id = '$j'" | tr '\t' ' ')" \
+  "the job after a worker that could not start it"
+assert_eq "queued 0" "$(redis HMGET "sheetq:{$T_QUEUE}:job:$j" state attempts | paste -sd' ')" \
+  "the job in redis after a worker that could not start it"
+"$SHEETQ_BIN" worker --burst --concurrency 1 2>"$T_DIR/w6.log" || fail "worker: $(tail -3 "$T_DIR/w6.log")"
+assert_eq "succeeded 1" "$(sql "$T_DB" -e "SELECT state, attempts FROM sheetq_jobs WHERE id = '$j'" | tr '\t' ' ')" \
+  "the job run by a sound worker"
+echo "ok: line protocol, gated requests, warm reuse, crash and idle-kill replacement, withdrawal, ledger rounds, a worker that cannot spawn"
