@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# Whatever stops this script early (a failed install or build), it still
+# ends with the summary line CI reads.
+summarized=0
+trap '[[ $summarized == 1 ]] || echo "0 passed, 1 failed (test.sh stopped before the tests: see above)"' EXIT
 
 scripts/setup.sh
 
@@ -28,7 +32,9 @@ ninja -C build-test
 ninja -C build-test-release
 
 servers=$(mktemp -d "${TMPDIR:-/tmp}/sheetq-test-servers.XXXXXX")
-trap 'scripts/servers.sh stop "$servers" || true; rm -rf "$servers"' EXIT
+# Quietly, so that the summary stays the run's last line.
+trap 'scripts/servers.sh stop "$servers" >/dev/null 2>&1 || true; rm -rf "$servers"
+      [[ $summarized == 1 ]] || echo "0 passed, 1 failed (test.sh stopped before the tests: see above)"' EXIT
 scripts/servers.sh start "$servers"
 # Only the two URLs: env.sh also points the mariadb CLI at these servers
 # (MARIADB_HOME), which would leak into tests that start servers of their own.
@@ -48,17 +54,29 @@ meson test -C build-test --suite unit --suite integration --print-errorlogs \
 meson test -C build-test-release --suite large --suite chaos --print-errorlogs \
   --num-processes 1 || status=1
 
-# One summary line over both runs, from meson's machine-readable logs.
-/usr/bin/python3 - build-test/meson-logs/testlog.json build-test-release/meson-logs/testlog.json <<'PY'
-import json, sys
+# One summary line over both runs, from meson's machine-readable logs. In CI
+# (CI=true) a skipped test counts as failed: a test skips when something it
+# needs is missing, and in CI that is a missing install step, not a choice.
+/usr/bin/python3 - build-test/meson-logs/testlog.json build-test-release/meson-logs/testlog.json <<'PY' || status=1
+import json, os, sys
 passed = failed = skipped = 0
+names = []
 for path in sys.argv[1:]:
     with open(path) as f:
         for line in f:
-            r = json.loads(line)["result"]
+            t = json.loads(line)
+            r = t["result"]
             if r in ("OK", "EXPECTEDFAIL"): passed += 1
-            elif r == "SKIP": skipped += 1
+            elif r == "SKIP":
+                skipped += 1
+                names.append(t["name"])
             else: failed += 1
+ci = os.environ.get("CI") == "true"
+if ci and skipped:
+    print("test.sh: skipped in CI, counted as failed: " + ", ".join(names), file=sys.stderr)
+    failed, skipped = failed + skipped, 0
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed else 0)
 PY
+summarized=1
 exit $status
