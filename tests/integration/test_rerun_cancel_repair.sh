@@ -97,10 +97,14 @@ sql "$T_DB" -e "INSERT INTO records (report_id, recorded_at, recorded_by, \`valu
   (10, '2026-12-02 08:00:00', 'f', '{\"100\": 6}'), (12, '2026-12-02 08:00:00', 'g', '{\"120\": 7}')"
 assert_contains "$(sq enqueue --period 2026-12)" "2 new job(s)" "enqueue 2026-12"
 redis_del_queue
+pids=()
 for i in 1 2; do
   SHEETQ_LOG_LEVEL=debug SHEETQ_LEDGER_CHECK_INTERVAL=3600 "$SHEETQ_BIN" worker --burst 2>"$T_DIR/turn$i.log" &
+  pids+=($!)
 done
-wait || fail "a worker failed: $(tail -3 "$T_DIR"/turn*.log)"
+for i in 0 1; do
+  wait "${pids[$i]}" || fail "worker $((i + 1)) exited $?: $(tail -3 "$T_DIR/turn$((i + 1)).log")"
+done
 checked=$(cat "$T_DIR"/turn*.log | grep -c "2 were missing from redis (queued again)" || true)
 skipped=$(cat "$T_DIR"/turn*.log | grep -c "ledger check: another worker did it" || true)
 assert_eq "1 1" "$checked $skipped" "ledger checks done and skipped by two workers"

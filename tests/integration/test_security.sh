@@ -11,8 +11,10 @@ command -v redis-server >/dev/null || { echo "skip: no redis-server" >&2; exit 7
 db_user="sqt_sec_$$"
 db_pass='p@ss:w/rd%?&#1'
 lp_user="sqt_lp_$$"
-cleanup_user() {
+cleanup_user() { # lib.sh's cleanup reads the test's exit status from $?
+  local rc=$?
   sql -e "DROP USER IF EXISTS '$db_user'@'%'; DROP USER IF EXISTS '$lp_user'@'%'" 2>/dev/null || true
+  (exit $rc)
   cleanup
 }
 trap cleanup_user EXIT

@@ -34,7 +34,12 @@ assert_contains "$st" "is a worker up?" "text reason"
 # Ctrl-C ends a watch with 130.
 "$SHEETQ_BIN" status --batch "$batch" --watch --interval 0.2 >"$T_DIR/int.out" &
 wp=$!
-sleep 1
+# Interrupted once it has drawn a frame (however slow the machine), so that
+# the output check below sees one.
+for ((i = 0; i < 300; i++)); do
+  grep -q "done (" "$T_DIR/int.out" 2>/dev/null && break
+  sleep 0.1
+done
 kill -INT $wp
 set +e
 wait $wp
