@@ -2,6 +2,7 @@
 #include "queue/redis_conn.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +151,9 @@ static sq_errcode connect_now(sq_redis *r, sq_err *err) {
   r->ctx = redisConnectWithTimeout(r->url.host, (int)r->url.port, tv);
   if (r->ctx == NULL) return sq_err_set(err, SQ_ENOMEM, "out of memory");
   if (r->ctx->err) return io_error(r, err, "cannot connect");
+  /* hiredis 0.14 opens its socket without CLOEXEC: every job process the
+   * worker starts would inherit (and keep open) its Redis connections. */
+  (void)fcntl(r->ctx->fd, F_SETFD, FD_CLOEXEC);
   if (r->timeout_ms > 0) {
     struct timeval ct = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
     redisSetTimeout(r->ctx, ct);

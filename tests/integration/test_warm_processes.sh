@@ -108,6 +108,11 @@ assert_eq 2 "${#started[@]}" "attempts started: ${started[*]}"
 warm=${started[0]#* }
 assert_eq "$warm" "${started[1]#* }" "both jobs' process"
 kill -0 "$warm" 2>/dev/null || fail "the warm process $warm is not running between jobs"
+# It holds none of its worker's Redis connections (hiredis opens its sockets
+# without CLOEXEC; the worker sets it): ss lists every process that holds a
+# socket, so an inherited one would name the job process too.
+held=$(ss -tnpH state established "( dport = :${T_REDIS[4]} )" | grep -c "pid=$warm," || true)
+assert_eq 0 "$held" "worker's Redis connections held by job process $warm"
 kill -KILL "$warm"
 sq enqueue --period 2026-10 --report 6 >/dev/null
 wait_state 6 succeeded
