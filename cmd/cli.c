@@ -130,8 +130,12 @@ sq_cli_outcome sq_cli_parse(const sq_cli_command *cmd, int argc, char **argv,
       settings[n_settings++].value = optarg;
     } else if (c == '?' || c == ':') {
       /* The option's name only: "--mysql_url=mysql://u:pw@h/db", a typo,
-       * must not put its password in a log. */
+       * must not put its password in a log. A short option is named by
+       * getopt's optopt: inside a cluster, argv[optind - 1] can be the
+       * argument before it, a value. */
       const char *arg = argv[optind - 1];
+      char shortopt[3] = {'-', (char)(optopt > 0 && optopt < 128 ? optopt : '?'), '\0'};
+      if (strncmp(arg, "--", 2) != 0) arg = shortopt;
       sq_err_set(&err, SQ_EUSAGE, "%s option %.*s (see sheetq %s --help)",
                  c == ':' ? "missing value for" : "unknown", (int)strcspn(arg, "="), arg,
                  cmd->name);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/conn_urls.h"
 #include "core/log.h"
@@ -527,17 +528,26 @@ sq_errcode sq_db_query(sq_db *db, const char *sql, const sq_param *params,
   if (rc == SQ_OK && mysql_errno(db->conn) != 0)
     rc = db_error(db, err, "reading result");
   /* Stopping early: mysql_free_result drains what the server still sends
-   * (sq_db_kill_query from another connection cuts that short). */
+   * (sq_db_cut from another thread cuts that short). */
   mysql_free_result(res);
   return rc;
 }
 
-unsigned long sq_db_connection_id(sq_db *db) {
-  return db->conn ? mysql_thread_id(db->conn) : 0;
+int sq_db_socket(sq_db *db) {
+  return db->conn ? (int)mysql_get_socket(db->conn) : -1;
 }
 
-sq_errcode sq_db_kill_query(sq_db *db, unsigned long id, sq_err *err) {
-  return sq_db_exec(db, "KILL QUERY :id", (sq_param[]){SQ_P_U64("id", id)}, 1, NULL, err);
+sq_errcode sq_db_ensure_connected(sq_db *db, sq_err *err) {
+  return db->conn ? SQ_OK : open_conn(db, err);
+}
+
+void sq_db_cut(int socket_fd) {
+  if (socket_fd >= 0) (void)shutdown(socket_fd, SHUT_RDWR);
+}
+
+void sq_db_disconnect(sq_db *db) {
+  if (db->conn) mysql_close(db->conn);
+  db->conn = NULL;
 }
 
 /* ---- transactions ----------------------------------------------------- */

@@ -93,13 +93,20 @@ void sq_db_close(sq_db *db); /* accepts NULL */
 /* Drops and re-opens the connection after a temporary error. */
 sq_errcode sq_db_reconnect(sq_db *db, sq_err *err);
 
-/* The server's id of this connection, for sq_db_kill_query() from another
- * one; 0 when not connected. */
-unsigned long sq_db_connection_id(sq_db *db);
-/* Stops the statement running on connection `id` (KILL QUERY), so that a
- * reader that stopped early gets an error at once instead of reading the
- * rest of its result. A user may stop its own connections' statements. */
-sq_errcode sq_db_kill_query(sq_db *db, unsigned long id, sq_err *err);
+/* Cutting a streaming query short. A row callback that stops early leaves
+ * the rest of an unbuffered result to be read and dropped, all of it. To
+ * avoid that, another thread calls sq_db_cut() with the value of
+ * sq_db_socket() taken while the connection was idle: the socket is shut
+ * down, so the reading thread's next read fails at once. The connection is
+ * then dead; sq_db_disconnect() (from its owner, once the reader is done)
+ * drops it, and its next use reconnects. Done on the client's side, this
+ * needs no privilege and cannot hit another session behind a proxy, as a
+ * server-side KILL by connection id could. */
+int sq_db_socket(sq_db *db); /* -1 when not connected */
+/* Connects now if the connection was dropped (else its next use would). */
+sq_errcode sq_db_ensure_connected(sq_db *db, sq_err *err);
+void sq_db_cut(int socket_fd);
+void sq_db_disconnect(sq_db *db);
 
 typedef enum sq_param_type {
   SQ_PARAM_NULL = 0,

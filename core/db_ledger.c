@@ -593,7 +593,7 @@ out:
     if (rc != SQ_OK) {
       steps[i].err = *err;
     } else if (affected[fence_at[i]] == 0) {
-      steps[i].rc = fence_refused(db, &steps[i], again, &steps[i].err);
+      steps[i].rc = fence_refused(db, &steps[i], again || steps[i].again, &steps[i].err);
     } else {
       steps[i].err.code = SQ_OK;
       steps[i].err.msg[0] = '\0';

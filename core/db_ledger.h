@@ -118,6 +118,7 @@ typedef struct sq_ledger_step {
   bool final;             /* FAILED */
   sq_errcode reason;      /* FAILED */
   const char *message;    /* FAILED */
+  bool again;             /* this step alone was sent before (see `again` below) */
   sq_errcode rc;          /* out */
   sq_err err;             /* out: why, when rc is not SQ_OK */
 } sq_ledger_step;

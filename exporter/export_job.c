@@ -42,8 +42,8 @@ typedef struct pipeline {
   atomic_bool writer_idle; /* waiting for a batch: read without the lock */
   /* reader side */
   sq_db *db;
-  unsigned long reader_conn; /* the server's id of db's connection */
-  sq_db *killer;             /* the job's other connection: stops db's query */
+  int reader_socket; /* db's, to cut its query short (sq_db_cut) */
+  bool cut;          /* it was: the connection is dead */
   uint64_t report_id;
   const char *start, *end;
   sq_row_layout layout;
@@ -108,7 +108,9 @@ static void *reader_main(void *arg) {
   return NULL;
 }
 
+/* After the reader's join. */
 static void pipeline_free(pipeline *p) {
+  if (p->cut) sq_db_disconnect(p->db); /* reopened by its next use */
   for (int i = 0; i < BATCHES; i++) sq_row_batch_free(&p->batch[i]);
   pthread_cond_destroy(&p->changed);
   pthread_mutex_destroy(&p->mu);
@@ -118,8 +120,8 @@ static void pipeline_free(pipeline *p) {
 /* Starts the reader on its own connection: the records' query runs while
  * this thread loads the report and opens the workbook (pipeline_write
  * then gives the reader the columns). NULL, with err set, on failure. */
-static pipeline *pipeline_start(sq_db *db, sq_db *killer, uint64_t report_id,
-                                const char *start, const char *end, sq_err *err) {
+static pipeline *pipeline_start(sq_db *db, uint64_t report_id, const char *start,
+                                const char *end, sq_err *err) {
   pipeline *p = calloc(1, sizeof *p);
   sq_errcode rc = SQ_OK;
   if (p == NULL) {
@@ -133,8 +135,10 @@ static pipeline *pipeline_start(sq_db *db, sq_db *killer, uint64_t report_id,
     p->spare[p->n_spare++] = i;
   }
   p->db = db;
-  p->reader_conn = sq_db_connection_id(db); /* before its thread uses it */
-  p->killer = killer;
+  /* Connected here (after a cut, the connection was dropped), so that its
+   * socket is known before the reader's thread uses it. */
+  if (rc == SQ_OK) rc = sq_db_ensure_connected(db, err);
+  p->reader_socket = sq_db_socket(db);
   p->report_id = report_id;
   p->start = start;
   p->end = end;
@@ -150,22 +154,19 @@ static pipeline *pipeline_start(sq_db *db, sq_db *killer, uint64_t report_id,
 
 /* After an early stop (writer_failed set): the reader would otherwise read
  * and drop the rest of its query (mysql_free_result), a whole month of a
- * large report, before the job could fail. The job's other connection stops
- * the query; the reader then ends at once with an error nobody reports (the
- * writer's is the job's). */
+ * large report, before the job could fail. Its connection's socket is shut
+ * down instead; the reader ends at once with an error nobody reports (the
+ * writer's is the job's), and pipeline_free drops the dead connection. */
 static void stop_reader(pipeline *p) {
-  sq_err e;
   bool streaming;
   pthread_mutex_lock(&p->mu);
   streaming = !p->reader_done;
   pthread_mutex_unlock(&p->mu);
-  if (!streaming || p->reader_conn == 0 || p->killer == NULL) return;
-  if (sq_db_kill_query(p->killer, p->reader_conn, &e) == SQ_OK)
-    SQ_DEBUG("report %llu: stopped the records' query (connection %lu)",
-             (unsigned long long)p->report_id, p->reader_conn);
-  else
-    SQ_DEBUG("report %llu: cannot stop the records' query, reading it to the end: %s",
-             (unsigned long long)p->report_id, e.msg);
+  if (!streaming || p->reader_socket < 0) return;
+  sq_db_cut(p->reader_socket);
+  p->cut = true;
+  SQ_DEBUG("report %llu: stopped the records' query (its connection is dropped)",
+           (unsigned long long)p->report_id);
 }
 
 /* Ends the reader without writing. */
@@ -251,7 +252,7 @@ sq_errcode sq_export_job(sq_db *db, sq_db *reader_db, sq_storage *storage, const
 
   rc = sq_object_key_expand(cfg->key_template, &vars, out->key, err);
   if (rc != SQ_OK) goto out;
-  if ((p = pipeline_start(reader_db, db, job->report_id, start, end, err)) == NULL) {
+  if ((p = pipeline_start(reader_db, job->report_id, start, end, err)) == NULL) {
     rc = err->code;
     goto out;
   }

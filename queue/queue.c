@@ -365,6 +365,18 @@ sq_errcode sq_queue_take_turn(sq_queue *q, const char *chore, long period_ms,
   return SQ_OK;
 }
 
+sq_errcode sq_queue_give_turn(sq_queue *q, const char *chore, sq_err *err) {
+  char key[160];
+  const char *argv[2] = {"DEL", key};
+  size_t lens[2] = {3, 0};
+  redisReply *reply = NULL;
+  sq_errcode rc;
+  lens[1] = (size_t)snprintf(key, sizeof key, "%sturn:%s", q->prefix, chore);
+  rc = sq_redis_command(q->redis, 2, argv, lens, &reply, err);
+  if (reply) sq_redis_reply_free(reply);
+  return rc;
+}
+
 sq_errcode sq_queue_depth_get(sq_queue *q, sq_queue_depth *d, sq_err *err) {
   redisReply *reply = NULL;
   long long *slots[7] = {&d->ready,        &d->delayed, &d->active, &d->failed,

@@ -54,6 +54,9 @@ sq_errcode sq_queue_cancel(sq_queue *q, const char *id, long ttl_s,
  * (SET NX PX). A holder that dies simply lets the turn lapse. */
 sq_errcode sq_queue_take_turn(sq_queue *q, const char *chore, long period_ms,
                               bool *mine, sq_err *err);
+/* Gives a turn taken with sq_queue_take_turn back before its period ends
+ * (the chore failed): the next caller takes it at once. */
+sq_errcode sq_queue_give_turn(sq_queue *q, const char *chore, sq_err *err);
 /* Raises the fencing-token counter to at least floor. */
 sq_errcode sq_queue_fence_floor(sq_queue *q, uint64_t floor, sq_err *err);
 

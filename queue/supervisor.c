@@ -85,6 +85,7 @@ typedef struct finished_run {
   uint64_t rows;
   uint64_t elapsed_ms;
   uint64_t renewed_ms; /* its lease, last renewed (claimed, or by renew_waiting) */
+  bool sent;           /* in a round that failed: it may have applied */
 } finished_run;
 
 struct supervisor {
@@ -109,6 +110,7 @@ struct supervisor {
   uint64_t pause_until_ms; /* infrastructure trouble: claim nothing until */
   uint64_t next_repair_ms;
   long infra_backoff_ms;
+  long spawn_backoff_ms; /* its own: every claim before a failed spawn succeeds */
   sq_errcode ledger_rc; /* LEDGER_RETRY's first outcome */
   uint64_t jobs_done, jobs_failed;
   sq_retry_rules retry_rules;
@@ -133,12 +135,16 @@ long sq_retry_delay_ms(long base_s, int attempt) {
   return (long)(d / 2 + (long long)(r % (unsigned)(d / 2 + 1)));
 }
 
+/* Pauses claims for *backoff_ms, doubled from 250 ms up to the cap. */
+static void pause_with(supervisor *sv, const sq_err *e, long *backoff_ms) {
+  *backoff_ms = *backoff_ms ? *backoff_ms * 2 : 250;
+  if (*backoff_ms > INFRA_BACKOFF_MAX_MS) *backoff_ms = INFRA_BACKOFF_MAX_MS;
+  sv->pause_until_ms = uv_now(sv->loop) + (uint64_t)*backoff_ms;
+  SQ_WARN("%s; pausing claims for %ld ms", e->msg, *backoff_ms);
+}
+
 static void pause_claims(supervisor *sv, const sq_err *e) {
-  sv->infra_backoff_ms = sv->infra_backoff_ms ? sv->infra_backoff_ms * 2 : 250;
-  if (sv->infra_backoff_ms > INFRA_BACKOFF_MAX_MS)
-    sv->infra_backoff_ms = INFRA_BACKOFF_MAX_MS;
-  sv->pause_until_ms = uv_now(sv->loop) + (uint64_t)sv->infra_backoff_ms;
-  SQ_WARN("%s; pausing claims for %ld ms", e->msg, sv->infra_backoff_ms);
+  pause_with(sv, e, &sv->infra_backoff_ms);
 }
 
 /* Runs a ledger write that may simply be repeated (it is idempotent),
@@ -245,6 +251,7 @@ static void queue_success(supervisor *sv, job_run *a, const char *key, uint64_t 
   finished_run *d = &sv->done[sv->n_done++];
   d->elapsed_ms = uv_now(sv->loop) - a->started_ms;
   d->renewed_ms = uv_now(sv->loop); /* at most a renewal period ago, in truth */
+  d->sent = false;
   sq_metrics_observe_attempt(sv->opt->metrics, (double)d->elapsed_ms / 1000.0,
                              SQ_ATTEMPT_SUCCEEDED, SQ_OK);
   d->claim = a->claim;
@@ -505,6 +512,7 @@ static send_outcome send_attempt(supervisor *sv, job_run *a) {
                              sv->opt->child_env, &proc_events, a);
     /* Even a failed spawn closes its pipes, through on_proc_closed. */
     a->proc_state = r == 0 ? PROC_WARM : PROC_DYING;
+    if (r == 0) sv->spawn_backoff_ms = 0;
     if (r != 0) {
       SQ_LOG_JOB(SQ_LOG_ERROR, a->claim.id, a->claim.attempt,
                  "cannot start job process %s: %s", sv->opt->job_exe, uv_strerror(r));
@@ -602,7 +610,7 @@ static job_run *prepare_attempt(supervisor *sv, sq_claim *c) {
   (void)sq_queue_release(sv->queue, a->claim.id, a->claim.token, &e);
   sq_err_set(&e, SQ_ECRASHED, "cannot start a job process (%s); the job goes back unrun",
              sv->opt->job_exe);
-  pause_claims(sv, &e);
+  pause_with(sv, &e, &sv->spawn_backoff_ms);
   a->busy = false;
   sq_claim_free(&a->claim);
   return NULL;
@@ -660,7 +668,7 @@ static void ledger_round(supervisor *sv, size_t n_starting) {
     sv->steps[n++] = (sq_ledger_step){.kind = SQ_STEP_SUCCEEDED, .job_id = d->claim.id,
                                       .attempt = d->claim.attempt, .token = d->claim.token,
                                       .worker = sv->worker_name, .output_key = d->key,
-                                      .rows = d->rows};
+                                      .rows = d->rows, .again = d->sent};
   }
   for (size_t i = 0; i < n_starting; i++) {
     const job_run *a = sv->starting[i];
@@ -675,6 +683,9 @@ static void ledger_round(supervisor *sv, size_t n_starting) {
   for (size_t i = 0; i < n_starting; i++)
     start_recorded(sv, sv->starting[i], &sv->steps[n_done + i], rc != SQ_OK);
   if (rc == SQ_EDB_CONNECT && !sv->stopping) {
+    /* The commit may have landed with only its answer lost: next time these
+     * go "again", so a success already recorded counts as done. */
+    for (size_t i = 0; i < n_done; i++) sv->done[i].sent = true;
     SQ_WARN("%zu success(es) wait for the ledger: %s", n_done, e.msg);
     return;
   }
@@ -801,7 +812,8 @@ static void maybe_finish(supervisor *sv) {
  * worker, but N workers each doing it would read the ledger and resubmit
  * its whole backlog N times per interval, so the check takes a cluster-wide
  * turn and one worker per interval does it. A lost Redis loses the turn
- * too, so the next worker's tick checks at once. */
+ * too, so the next worker whose own interval is up checks; a failed check
+ * gives the turn back. */
 static void repair(supervisor *sv) {
   long interval_ms = (long)sv->cfg->ledger_check_interval * 1000;
   sq_repair_stats st;
@@ -819,8 +831,14 @@ static void repair(supervisor *sv) {
     return;
   }
   auto_rerun(sv);
-  if (LEDGER_RETRY(sv, &e, sq_sync_repair(sv->db, sv->queue, sv->cfg->queue, &st, &e)) != SQ_OK)
+  if (LEDGER_RETRY(sv, &e, sq_sync_repair(sv->db, sv->queue, sv->cfg->queue, &st, &e)) != SQ_OK) {
+    sq_err ignored;
     SQ_WARN("ledger check failed (will retry): %s", e.msg);
+    /* The turn goes back, so that a tick (this worker's, in a second, or
+     * another's) tries again instead of no one for a whole interval. */
+    (void)sq_queue_give_turn(sv->queue, "ledger_check", &ignored);
+    sv->next_repair_ms = uv_now(sv->loop) + 1000;
+  }
   else if (st.requeued > 0 || st.finished > 0)
     SQ_WARN("ledger check: of %zu unfinished job(s), %zu were missing from redis "
             "(queued again) and %zu had failed there (failed in the ledger too)",

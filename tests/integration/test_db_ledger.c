@@ -465,6 +465,14 @@ TEST(fence_steps_together) {
   ASSERT_INT_EQ(steps[2].rc, SQ_ELEASE_LOST);
   ASSERT_INT_EQ(steps[3].rc, SQ_ECANCELLED);
   ASSERT_INT_EQ(steps[4].rc, SQ_ELEASE_LOST);
+  /* `again` for one step only (a success kept through a failed round, sent
+   * with fresh starts): that step counts as done, the others are judged as
+   * usual. */
+  steps[0].again = true;
+  ASSERT_INT_EQ(sq_ledger_transitions(db, steps, 2, false, &err), SQ_OK);
+  ASSERT_INT_EQ(steps[0].rc, SQ_OK);
+  ASSERT_INT_EQ(steps[1].rc, SQ_ELEASE_LOST);
+  steps[0].again = false;
   /* Another worker holding the same token is no repeat of this one's. */
   sq_ledger_step other = steps[1];
   other.worker = "w9";

@@ -48,6 +48,23 @@ assert_eq '{"ok":true,"key":"1/3/2026-10.xlsx","rows":1}' "${lines[6]}" \
 [[ -e $T_OUT/.sheetq-tmp/j00000000000000000000beef.4343.xlsx.tmp ]] || fail "recent scratch file removed"
 rm -rf "$T_OUT"
 
+# A report whose records remain after it was deleted: the job fails before
+# its columns are known, the reader (waiting at its first row) is cut off
+# rather than read to the end, and its dropped connection is opened again
+# for the next request of the same process.
+sql "$T_DB" -e "INSERT INTO records (report_id, recorded_at, recorded_by, \`values\`)
+  SELECT 50, '2026-10-05 10:00:00' + INTERVAL seq SECOND, 'x', '{}' FROM seq_1_to_2000"
+out=$(printf '%s\n' \
+  '{"job_id":"j00000000000000000000050","tenant":"1","report":"50","period":"2026-10","attempt":1}' \
+  '{"job_id":"j00000000000000000000051","tenant":"1","report":"1","period":"2026-10","attempt":1}' |
+  SHEETQ_LOG_LEVEL=debug "$SHEETQ_BIN" run-job --serve 2>"$T_DIR/serve_cut.log") || fail "run-job --serve exited $?"
+mapfile -t lines <<<"$out"
+assert_contains "${lines[0]}" '"code":"not_found"' "a deleted report with records"
+assert_eq '{"ok":true,"key":"1/1/2026-10.xlsx","rows":1}' "${lines[1]}" "the request after a cut-off reader"
+grep -q "report 50: stopped the records' query" "$T_DIR/serve_cut.log" ||
+  fail "the reader was not cut off: $(tail -3 "$T_DIR/serve_cut.log")"
+rm -rf "$T_OUT"
+
 # --- 1b. gated requests: nothing is stored before "go" ---------------------
 # Each gated request is followed by one gate line, read before its result
 # even when the job failed first, so the two kinds of line stay in step.
