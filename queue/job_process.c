@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "queue/fork_guard.h"
+#include "core/fork_guard.h"
 
 #define OUTPUT_MAX 65536 /* a result line is a few hundred bytes */
 

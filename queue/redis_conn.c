@@ -10,7 +10,7 @@
 
 #include "core/conn_urls.h"
 #include "core/log.h"
-#include "queue/fork_guard.h"
+#include "core/fork_guard.h"
 
 struct sq_redis {
   redisContext *ctx;

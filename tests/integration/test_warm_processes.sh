@@ -130,6 +130,10 @@ kill -0 "$warm" 2>/dev/null || fail "the warm process $warm is not running betwe
 # socket, so an inherited one would name the job process too.
 held=$(ss -tnpH state established "( dport = :${T_REDIS[4]} )" | grep -c "pid=$warm," || true)
 assert_eq 0 "$held" "worker's Redis connections held by job process $warm"
+# Nor its MariaDB ones (the ledger's, the notifier's): no socket to the
+# database is listed under both the worker and its job process.
+shared=$(ss -tnpH state established "( dport = :$T_MYSQL_PORT )" | grep "pid=$warm," | grep -c "pid=$w," || true)
+assert_eq 0 "$shared" "worker's MariaDB connections shared with job process $warm"
 kill -KILL "$warm"
 sq enqueue --period 2026-10 --report 6 >/dev/null
 wait_state 6 succeeded

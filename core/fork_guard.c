@@ -1,5 +1,5 @@
 /* fork_guard.c - see fork_guard.h. */
-#include "queue/fork_guard.h"
+#include "core/fork_guard.h"
 
 #include <pthread.h>
 
