@@ -283,6 +283,12 @@ static int serve(const sq_config *cfg, run_args *a) {
    * nothing grows, since the same sizes come back every job. */
   mallopt(M_MMAP_THRESHOLD, 8 << 20);
   mallopt(M_TRIM_THRESHOLD, 32 << 20);
+  /* The worker's own connections (Redis, its ledger's and notifier's
+   * MariaDB) come along through exec: hiredis and Connector/C open their
+   * sockets without close-on-exec, and a worker thread may be connecting at
+   * any moment. Closed here, once, whatever opened them: a job process
+   * holds only its pipes and what it opens itself. */
+  (void)close_range(3, ~0U, 0);
   while ((n = getline(&line, &cap, stdin)) > 0) {
     sq_export_result result;
     sq_err err;

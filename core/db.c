@@ -9,7 +9,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <errmsg.h>
@@ -19,7 +18,6 @@
 #include <sys/socket.h>
 
 #include "core/conn_urls.h"
-#include "core/fork_guard.h"
 #include "core/log.h"
 
 #define SQL_MAX (64u << 20) /* largest statement we build: 64 MiB */
@@ -249,7 +247,6 @@ static int set_tls(sq_db *db) {
 static sq_errcode open_conn(sq_db *db, sq_err *err) {
   unsigned timeout_connect = 5, timeout_rw = 60;
   my_bool off = 0;
-  bool connected;
   db->conn = mysql_init(NULL);
   if (db->conn == NULL) return sq_err_set(err, SQ_ENOMEM, "mysql_init failed");
   mysql_options(db->conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout_connect);
@@ -264,18 +261,11 @@ static sq_errcode open_conn(sq_db *db, sq_err *err) {
     db->conn = NULL;
     return rc;
   }
-  /* Connector/C opens its socket without close-on-exec: a worker's job
-   * processes would inherit its ledger and notifier connections. Flagged
-   * under the fork guard, so that no spawn falls in between. */
-  sq_fork_guard_lock();
-  connected = mysql_real_connect(db->conn, db->url.host, db->url.user, db->url.password,
-                                 db->url.database, db->url.port, db->url.socket,
-                                 (db->options & SQ_DB_MULTI_STATEMENTS) ? CLIENT_MULTI_STATEMENTS
-                                                                        : 0) != NULL;
-  if (connected && mysql_get_socket(db->conn) >= 0)
-    (void)fcntl((int)mysql_get_socket(db->conn), F_SETFD, FD_CLOEXEC);
-  sq_fork_guard_unlock();
-  if (!connected) {
+  if (mysql_real_connect(db->conn, db->url.host, db->url.user,
+                         db->url.password, db->url.database, db->url.port,
+                         db->url.socket,
+                         (db->options & SQ_DB_MULTI_STATEMENTS) ? CLIENT_MULTI_STATEMENTS
+                                                                : 0) == NULL) {
     sq_errcode rc;
     unsigned e = mysql_errno(db->conn);
     /* A wrong password or unknown database is not going to fix itself. */

@@ -3,8 +3,6 @@
 
 #include <string.h>
 
-#include "core/fork_guard.h"
-
 #define OUTPUT_MAX 65536 /* a result line is a few hundred bytes */
 
 static void on_handle_closed(uv_handle_t *h) {
@@ -109,9 +107,7 @@ int sq_job_process_spawn(sq_job_process *p, uv_loop_t *loop, const char *exe,
   po.stdio = stdio;
   po.stdio_count = 3;
   po.exit_cb = on_exit_cb;
-  sq_fork_guard_lock(); /* no connection half-made in another thread */
   r = uv_spawn(loop, &p->proc, &po);
-  sq_fork_guard_unlock();
   p->open_handles = 3;
   if (r != 0) {
     /* libuv has the process handle on the loop even when the spawn fails

@@ -2,7 +2,6 @@
 #include "queue/redis_conn.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +9,6 @@
 
 #include "core/conn_urls.h"
 #include "core/log.h"
-#include "core/fork_guard.h"
 
 struct sq_redis {
   redisContext *ctx;
@@ -149,13 +147,7 @@ static sq_errcode connect_now(sq_redis *r, sq_err *err) {
   struct timeval tv = {2, 0};
   redisReply *reply = NULL;
   sq_errcode rc;
-  /* hiredis 0.14 opens its socket without CLOEXEC: every job process the
-   * worker starts would inherit (and keep open) its Redis connections. The
-   * flag is set under the fork guard, so no spawn falls in between. */
-  sq_fork_guard_lock();
   r->ctx = redisConnectWithTimeout(r->url.host, (int)r->url.port, tv);
-  if (r->ctx != NULL && r->ctx->fd >= 0) (void)fcntl(r->ctx->fd, F_SETFD, FD_CLOEXEC);
-  sq_fork_guard_unlock();
   if (r->ctx == NULL) return sq_err_set(err, SQ_ENOMEM, "out of memory");
   if (r->ctx->err) return io_error(r, err, "cannot connect");
   if (r->timeout_ms > 0) {

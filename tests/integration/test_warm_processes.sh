@@ -125,15 +125,18 @@ assert_eq 2 "${#started[@]}" "attempts started: ${started[*]}"
 warm=${started[0]#* }
 assert_eq "$warm" "${started[1]#* }" "both jobs' process"
 kill -0 "$warm" 2>/dev/null || fail "the warm process $warm is not running between jobs"
-# It holds none of its worker's Redis connections (hiredis opens its sockets
-# without CLOEXEC; the worker sets it): ss lists every process that holds a
-# socket, so an inherited one would name the job process too.
-held=$(ss -tnpH state established "( dport = :${T_REDIS[4]} )" | grep -c "pid=$warm," || true)
-assert_eq 0 "$held" "worker's Redis connections held by job process $warm"
-# Nor its MariaDB ones (the ledger's, the notifier's): no socket to the
-# database is listed under both the worker and its job process.
-shared=$(ss -tnpH state established "( dport = :$T_MYSQL_PORT )" | grep "pid=$warm," | grep -c "pid=$w," || true)
-assert_eq 0 "$shared" "worker's MariaDB connections shared with job process $warm"
+# It holds none of its worker's connections: hiredis and Connector/C open
+# their sockets without close-on-exec, and a job process closes what it
+# inherits at its start. ss lists every process that holds a socket, so an
+# inherited one would name both. (First: ss does see the worker's own.)
+redis_socks=$(ss -tnpH state established "( dport = :${T_REDIS[4]} )")
+db_socks=$(ss -tnpH state established "( dport = :$T_MYSQL_PORT )")
+[[ $redis_socks == *"pid=$w,"* && $db_socks == *"pid=$w,"* ]] ||
+  fail "ss shows no connection of worker $w: $redis_socks / $db_socks"
+assert_eq 0 "$(grep -c "pid=$warm," <<<"$redis_socks" || true)" \
+  "worker's Redis connections held by job process $warm"
+assert_eq 0 "$(grep "pid=$warm," <<<"$db_socks" | grep -c "pid=$w," || true)" \
+  "worker's MariaDB connections shared with job process $warm"
 kill -KILL "$warm"
 sq enqueue --period 2026-10 --report 6 >/dev/null
 wait_state 6 succeeded
