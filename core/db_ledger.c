@@ -404,15 +404,9 @@ static bool step_applied(const sq_ledger_step *step, const state_row *s) {
   return false;
 }
 
-/* Explains why a fenced step changed no row. again: the step was sent
- * before and its answer was lost with the connection, so it may have
- * applied then; if the job is where the step puts it, under the step's own
- * token and worker, it did, and it counts as done (this second run applied
- * nothing). Only then: a token alone does not prove it, since Redis that
- * lost its last writes can hand the same token out twice, and the ledger's
- * refusal is what stops the second holder. */
-static sq_errcode fence_refused(sq_db *db, const sq_ledger_step *step, bool again,
-                                sq_err *err) {
+/* Explains why a fenced step changed no row; a step sent `again` that
+ * finds its own work done counts as done (db_ledger.h). */
+static sq_errcode fence_refused(sq_db *db, const sq_ledger_step *step, sq_err *err) {
   const char *job_id = step->job_id;
   uint64_t token = step->token;
   state_row s;
@@ -420,8 +414,8 @@ static sq_errcode fence_refused(sq_db *db, const sq_ledger_step *step, bool agai
   if (rc != SQ_OK) return rc;
   if (!s.found)
     return sq_err_set(err, SQ_ENOT_FOUND, "job %s is not in the ledger", job_id);
-  if (again && s.token == token && step->worker != NULL && strcmp(s.worker, step->worker) == 0 &&
-      step_applied(step, &s)) {
+  if (step->again && s.token == token && step->worker != NULL &&
+      strcmp(s.worker, step->worker) == 0 && step_applied(step, &s)) {
     err->code = SQ_OK;
     err->msg[0] = '\0';
     return SQ_OK;
@@ -552,7 +546,7 @@ static void failed_sql(const sq_ledger_step *s, step_sql *q) {
  * flush) for all of them: the worker writes the success of one attempt with
  * the starts of the next ones. */
 sq_errcode sq_ledger_transitions(sq_db *db, sq_ledger_step *steps, size_t n,
-                                 bool again, sq_err *err) {
+                                 sq_err *err) {
   step_sql *q = calloc(n ? n : 1, sizeof *q);
   sq_db_stmt *stmts = calloc(n ? n * STEP_STMTS : 1, sizeof *stmts);
   uint64_t *affected = calloc(n ? n * STEP_STMTS : 1, sizeof *affected);
@@ -593,7 +587,7 @@ out:
     if (rc != SQ_OK) {
       steps[i].err = *err;
     } else if (affected[fence_at[i]] == 0) {
-      steps[i].rc = fence_refused(db, &steps[i], again || steps[i].again, &steps[i].err);
+      steps[i].rc = fence_refused(db, &steps[i], &steps[i].err);
     } else {
       steps[i].err.code = SQ_OK;
       steps[i].err.msg[0] = '\0';
@@ -604,40 +598,6 @@ out:
   free(affected);
   free(fence_at);
   return rc;
-}
-
-/* One step alone: its outcome is the call's. */
-static sq_errcode one_step(sq_db *db, sq_ledger_step *s, sq_err *err) {
-  if (sq_ledger_transitions(db, s, 1, false, err) != SQ_OK) return s->rc;
-  if (s->rc != SQ_OK && err) *err = s->err;
-  return s->rc;
-}
-
-sq_errcode sq_ledger_attempt_start(sq_db *db, const char *job_id, int attempt,
-                                   uint64_t token, const char *worker,
-                                   sq_err *err) {
-  sq_ledger_step s = {.kind = SQ_STEP_START, .job_id = job_id, .attempt = attempt,
-                      .token = token, .worker = worker};
-  return one_step(db, &s, err);
-}
-
-sq_errcode sq_ledger_attempt_succeeded(sq_db *db, const char *job_id,
-                                       int attempt, uint64_t token,
-                                       const char *output_key, uint64_t rows,
-                                       sq_err *err) {
-  sq_ledger_step s = {.kind = SQ_STEP_SUCCEEDED, .job_id = job_id, .attempt = attempt,
-                      .token = token, .output_key = output_key, .rows = rows};
-  return one_step(db, &s, err);
-}
-
-sq_errcode sq_ledger_attempt_failed(sq_db *db, const char *job_id, int attempt,
-                                    uint64_t token, bool final,
-                                    sq_errcode reason, const char *message,
-                                    sq_err *err) {
-  sq_ledger_step s = {.kind = SQ_STEP_FAILED, .job_id = job_id, .attempt = attempt,
-                      .token = token, .final = final, .reason = reason,
-                      .message = message};
-  return one_step(db, &s, err);
 }
 
 /* ---- reading ---------------------------------------------------------- */

@@ -64,27 +64,6 @@ sq_errcode sq_ledger_submit(sq_db *db, const char *batch_id, const char *queue,
 sq_errcode sq_ledger_mark_runnable(sq_db *db, const sq_job *jobs, size_t n,
                                    sq_err *err);
 
-/* The three transitions of an attempt below are fenced by the token and
- * all-or-nothing; each is one round trip, plus one to explain a refusal.
- * They need a connection opened with SQ_DB_MULTI_STATEMENTS (the worker's
- * ledger connection). Each is one step of sq_ledger_transitions, never
- * sent "again". */
-/* An attempt begins. SQ_ELEASE_LOST when a newer claim exists;
- * SQ_ECANCELLED when the job is already finished (succeeded, failed or
- * cancelled): the caller acknowledges the claim without running it. */
-sq_errcode sq_ledger_attempt_start(sq_db *db, const char *job_id, int attempt,
-                                   uint64_t token, const char *worker,
-                                   sq_err *err);
-sq_errcode sq_ledger_attempt_succeeded(sq_db *db, const char *job_id,
-                                       int attempt, uint64_t token,
-                                       const char *output_key, uint64_t rows,
-                                       sq_err *err);
-/* final: the job failed for good (permanent error or attempts used up). */
-sq_errcode sq_ledger_attempt_failed(sq_db *db, const char *job_id, int attempt,
-                                    uint64_t token, bool final,
-                                    sq_errcode reason, const char *message,
-                                    sq_err *err);
-
 /* The same transitions as steps, several in one transaction: one round trip
  * and one commit for all (the worker writes one attempt's success with the
  * next attempts' starts). Each step is fenced on its own: one refused does
@@ -93,14 +72,18 @@ sq_errcode sq_ledger_attempt_failed(sq_db *db, const char *job_id, int attempt,
  * call would; otherwise nothing was applied and every step carries the
  * transaction's error.
  *
- * again: these very steps were sent before and the connection was lost
- * before their answer came (the caller reconnected and sends them again),
- * so some may have applied. A refused step whose job the ledger holds where
- * the step puts it, under the step's own token and worker, had: it returns
- * SQ_OK, and nothing is applied twice. Without `again` such a step is
- * refused like any other (SQ_ELEASE_LOST or SQ_ECANCELLED): a token alone
- * proves nothing, since a Redis that lost its last writes can hand the same
- * token out twice. */
+ * A step is fenced by its token, and all-or-nothing. START: SQ_ELEASE_LOST
+ * when a newer claim exists; SQ_ECANCELLED when the job is already finished
+ * (the caller acknowledges the claim without running it). The connection
+ * must be opened with SQ_DB_MULTI_STATEMENTS (the worker's ledger one).
+ *
+ * again (per step): this step was sent before and the connection was lost
+ * before its answer came (the caller reconnected, or kept a success through
+ * a failed round), so it may have applied. Refused, but its job is where
+ * the step puts it under the step's own token and worker: it had, and it
+ * returns SQ_OK, nothing applied twice. Without `again` such a step is
+ * refused like any other: a token alone proves nothing, since a Redis that
+ * lost its last writes can hand the same token out twice. */
 typedef enum sq_ledger_step_kind {
   SQ_STEP_START,
   SQ_STEP_SUCCEEDED,
@@ -118,13 +101,13 @@ typedef struct sq_ledger_step {
   bool final;             /* FAILED */
   sq_errcode reason;      /* FAILED */
   const char *message;    /* FAILED */
-  bool again;             /* this step alone was sent before (see `again` below) */
+  bool again;             /* it was sent before (see `again` above) */
   sq_errcode rc;          /* out */
   sq_err err;             /* out: why, when rc is not SQ_OK */
 } sq_ledger_step;
 
 sq_errcode sq_ledger_transitions(sq_db *db, sq_ledger_step *steps, size_t n,
-                                 bool again, sq_err *err);
+                                 sq_err *err);
 
 /* Re-run: clones a finished job (failed, succeeded or cancelled) into a new
  * job with a fresh set of attempts, in the same batch, linked by

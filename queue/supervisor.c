@@ -111,7 +111,6 @@ struct supervisor {
   uint64_t next_repair_ms;
   long infra_backoff_ms;
   long spawn_backoff_ms; /* its own: every claim before a failed spawn succeeds */
-  sq_errcode ledger_rc; /* LEDGER_RETRY's first outcome */
   uint64_t jobs_done, jobs_failed;
   sq_retry_rules retry_rules;
   /* The next ledger round (ledger_round): successes not yet written, the
@@ -147,25 +146,24 @@ static void pause_claims(supervisor *sv, const sq_err *e) {
   pause_with(sv, e, &sv->infra_backoff_ms);
 }
 
-/* Runs a ledger write that may simply be repeated (it is idempotent),
- * reconnecting once if the connection was lost: an expression, evaluating
- * `call` a second time only after a reconnect (plain C; the loop thread is
- * the only user of sv->ledger_rc). Fenced transitions use ledger_steps(). */
-static bool reconnected_after(supervisor *sv, sq_errcode rc, sq_err *err) {
-  sv->ledger_rc = rc;
-  return rc == SQ_EDB_CONNECT && sq_db_reconnect(sv->db, err) == SQ_OK;
-}
-#define LEDGER_RETRY(sv, err, call) \
-  (reconnected_after((sv), (call), (err)) ? (call) : (sv)->ledger_rc)
+/* rc = call, a ledger write that may simply be repeated (it is
+ * idempotent), run once more after a reconnect if the connection was lost.
+ * Fenced transitions use ledger_steps(). */
+#define LEDGER_RETRY(rc, sv, err, call)                                    \
+  do {                                                                     \
+    (rc) = (call);                                                         \
+    if ((rc) == SQ_EDB_CONNECT && sq_db_reconnect((sv)->db, (err)) == SQ_OK) \
+      (rc) = (call);                                                       \
+  } while (0)
 
 /* Fenced transitions are not simply repeated: after a reconnect they go
  * again with `again` set, so a step that applied before the connection
  * was lost counts as done instead of refused (db_ledger.h). */
 static sq_errcode ledger_steps(supervisor *sv, sq_ledger_step *steps, size_t n, sq_err *err) {
-  sq_errcode rc = sq_ledger_transitions(sv->db, steps, n, false, err);
-  if (rc == SQ_EDB_CONNECT && sq_db_reconnect(sv->db, err) == SQ_OK)
-    rc = sq_ledger_transitions(sv->db, steps, n, true, err);
-  return rc;
+  sq_errcode rc = sq_ledger_transitions(sv->db, steps, n, err);
+  if (rc != SQ_EDB_CONNECT || sq_db_reconnect(sv->db, err) != SQ_OK) return rc;
+  for (size_t i = 0; i < n; i++) steps[i].again = true;
+  return sq_ledger_transitions(sv->db, steps, n, err);
 }
 
 /* One fenced step: its outcome (and why, in err). */
@@ -760,6 +758,7 @@ static void reap(supervisor *sv) {
   sq_reaped reaped[REAP_BATCH];
   size_t n = 0;
   sq_err e;
+  sq_errcode rc;
   if (sq_queue_reap(sv->queue, sv->cfg->job_ttl, reaped, REAP_BATCH, &n, &e) != SQ_OK) {
     SQ_WARN("reaping expired leases failed: %s", e.msg);
     return;
@@ -769,7 +768,8 @@ static void reap(supervisor *sv) {
     if (!r->failed) {
       SQ_LOG_JOB(SQ_LOG_WARN, r->id, r->attempt,
                  "lease expired (worker lost); job returned to the queue");
-      if (LEDGER_RETRY(sv, &e, sq_ledger_attempt_lost(sv->db, r->id, r->token, &e)) != SQ_OK)
+      LEDGER_RETRY(rc, sv, &e, sq_ledger_attempt_lost(sv->db, r->id, r->token, &e));
+      if (rc != SQ_OK)
         SQ_LOG_JOB(SQ_LOG_WARN, r->id, r->attempt, "ledger not updated: %s", e.msg);
       continue;
     }
@@ -777,10 +777,10 @@ static void reap(supervisor *sv) {
                "lease expired on the last attempt; job failed for good");
     /* If this fails (database down), the ledger check finishes it later:
      * Redis now holds the job as failed. */
-    if (LEDGER_RETRY(sv, &e,
-            sq_ledger_fail_lost(sv->db, r->id, r->attempt, r->token,
-                                "worker lost (lease expired) on the last attempt",
-                                &e)) != SQ_OK)
+    LEDGER_RETRY(rc, sv, &e,
+                 sq_ledger_fail_lost(sv->db, r->id, r->attempt, r->token,
+                                     "worker lost (lease expired) on the last attempt", &e));
+    if (rc != SQ_OK)
       SQ_LOG_JOB(SQ_LOG_WARN, r->id, r->attempt, "ledger not updated yet: %s", e.msg);
   }
 }
@@ -818,6 +818,7 @@ static void repair(supervisor *sv) {
   long interval_ms = (long)sv->cfg->ledger_check_interval * 1000;
   sq_repair_stats st;
   sq_err e;
+  sq_errcode rc;
   bool mine;
   if (uv_now(sv->loop) < sv->next_repair_ms) return;
   sv->next_repair_ms = uv_now(sv->loop) + (uint64_t)interval_ms;
@@ -831,7 +832,8 @@ static void repair(supervisor *sv) {
     return;
   }
   auto_rerun(sv);
-  if (LEDGER_RETRY(sv, &e, sq_sync_repair(sv->db, sv->queue, sv->cfg->queue, &st, &e)) != SQ_OK) {
+  LEDGER_RETRY(rc, sv, &e, sq_sync_repair(sv->db, sv->queue, sv->cfg->queue, &st, &e));
+  if (rc != SQ_OK) {
     sq_err ignored;
     SQ_WARN("ledger check failed (will retry): %s", e.msg);
     /* The turn goes back, so that a tick (this worker's, in a second, or

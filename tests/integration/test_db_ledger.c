@@ -304,51 +304,87 @@ static const char *job_of(const char *job) {
   return rows(admin, sql);
 }
 
+/* The transitions one step at a time, as tests state them. */
+static sq_errcode one_step(sq_db *db, sq_ledger_step *s, sq_err *err) {
+  if (sq_ledger_transitions(db, s, 1, err) != SQ_OK) return s->rc;
+  if (s->rc != SQ_OK) *err = s->err;
+  return s->rc;
+}
+
+static sq_errcode attempt_start(sq_db *db, const char *job, int attempt, uint64_t token,
+                                const char *worker, sq_err *err) {
+  sq_ledger_step s = {.kind = SQ_STEP_START, .job_id = job, .attempt = attempt,
+                      .token = token, .worker = worker};
+  return one_step(db, &s, err);
+}
+
+static sq_errcode attempt_succeeded(sq_db *db, const char *job, int attempt, uint64_t token,
+                                    const char *key, uint64_t rows, sq_err *err) {
+  sq_ledger_step s = {.kind = SQ_STEP_SUCCEEDED, .job_id = job, .attempt = attempt,
+                      .token = token, .output_key = key, .rows = rows};
+  return one_step(db, &s, err);
+}
+
+static sq_errcode attempt_failed(sq_db *db, const char *job, int attempt, uint64_t token,
+                                 bool final, sq_errcode reason, const char *message,
+                                 sq_err *err) {
+  sq_ledger_step s = {.kind = SQ_STEP_FAILED, .job_id = job, .attempt = attempt,
+                      .token = token, .final = final, .reason = reason, .message = message};
+  return one_step(db, &s, err);
+}
+
+/* Several steps, all sent `again` or none. */
+static sq_errcode transitions(sq_db *db, sq_ledger_step *s, size_t n, bool again,
+                              sq_err *err) {
+  for (size_t i = 0; i < n; i++) s[i].again = again;
+  return sq_ledger_transitions(db, s, n, err);
+}
+
 TEST(fence_start_and_succeed) {
   NEED_CONNECTIONS();
   sq_db *db = ledger;
   char job[SQ_ID_SIZE], before[SNAPSHOT_SIZE], after[SNAPSHOT_SIZE];
   sq_err err;
   ASSERT_INT_EQ(new_job(admin, 100, job), SQ_OK);
-  ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 1, 5, "w1", &err), SQ_OK);
+  ASSERT_INT_EQ(attempt_start(db, job, 1, 5, "w1", &err), SQ_OK);
   ASSERT_STR_EQ(job_of(job), "running|1|1|5|-|-");
   ASSERT_STR_EQ(attempts_of(job), "1|5|running|-|0");
 
   /* A lower token, and the same token again (a repeated call, or a Redis
    * that handed the token out twice): refused, nothing applied. */
   ledger_snapshot(admin, before, sizeof before);
-  ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 2, 3, "w2", &err), SQ_ELEASE_LOST);
+  ASSERT_INT_EQ(attempt_start(db, job, 2, 3, "w2", &err), SQ_ELEASE_LOST);
   ASSERT(strstr(err.msg, "holds token 5") != NULL);
-  ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 1, 5, "w1", &err), SQ_ELEASE_LOST);
-  ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 1, 4, "old.xlsx", 1, &err),
+  ASSERT_INT_EQ(attempt_start(db, job, 1, 5, "w1", &err), SQ_ELEASE_LOST);
+  ASSERT_INT_EQ(attempt_succeeded(db, job, 1, 4, "old.xlsx", 1, &err),
                 SQ_ELEASE_LOST);
-  ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 1, 4, false, SQ_ERENDER, "x", &err),
+  ASSERT_INT_EQ(attempt_failed(db, job, 1, 4, false, SQ_ERENDER, "x", &err),
                 SQ_ELEASE_LOST);
   ledger_snapshot(admin, after, sizeof after);
   ASSERT_STR_EQ(after, before);
 
   /* A newer claim takes over: the old attempt is lost. */
-  ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 2, 7, "w2", &err), SQ_OK);
+  ASSERT_INT_EQ(attempt_start(db, job, 2, 7, "w2", &err), SQ_OK);
   ASSERT_STR_EQ(attempts_of(job), "1|5|lost|lease_lost|1\n2|7|running|-|0");
-  ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 1, 5, "old.xlsx", 1, &err),
+  ASSERT_INT_EQ(attempt_succeeded(db, job, 1, 5, "old.xlsx", 1, &err),
                 SQ_ELEASE_LOST);
-  ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 2, 7, "k.xlsx", 42, &err), SQ_OK);
+  ASSERT_INT_EQ(attempt_succeeded(db, job, 2, 7, "k.xlsx", 42, &err), SQ_OK);
   ASSERT_STR_EQ(job_of(job), "succeeded|1|2|7|k.xlsx|-");
   ASSERT_STR_EQ(attempts_of(job), "1|5|lost|lease_lost|1\n2|7|succeeded|-|1");
 
   /* Succeeded already: the same call again, a failure and a new claim
    * are all refused as cancelled, and change nothing. */
   ledger_snapshot(admin, before, sizeof before);
-  ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, job, 2, 7, "k.xlsx", 42, &err),
+  ASSERT_INT_EQ(attempt_succeeded(db, job, 2, 7, "k.xlsx", 42, &err),
                 SQ_ECANCELLED);
   ASSERT(strstr(err.msg, "already succeeded") != NULL);
-  ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 2, 7, true, SQ_ERENDER, "x", &err),
+  ASSERT_INT_EQ(attempt_failed(db, job, 2, 7, true, SQ_ERENDER, "x", &err),
                 SQ_ECANCELLED);
-  ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 3, 9, "w3", &err), SQ_ECANCELLED);
+  ASSERT_INT_EQ(attempt_start(db, job, 3, 9, "w3", &err), SQ_ECANCELLED);
   ledger_snapshot(admin, after, sizeof after);
   ASSERT_STR_EQ(after, before);
 
-  ASSERT_INT_EQ(sq_ledger_attempt_start(db, "j000000000000000000000000", 1, 1, "w", &err),
+  ASSERT_INT_EQ(attempt_start(db, "j000000000000000000000000", 1, 1, "w", &err),
                 SQ_ENOT_FOUND);
   ledger_snapshot(admin, after, sizeof after);
   ASSERT_STR_EQ(after, before);
@@ -364,37 +400,37 @@ TEST(fence_failures) {
   ASSERT_INT_EQ(new_job(admin, 300, never), SQ_OK);
 
   /* Not final: back to runnable, still live. */
-  ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 1, 11, "w1", &err), SQ_OK);
-  ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 1, 11, false, SQ_ESTORAGE, "s3 down",
+  ASSERT_INT_EQ(attempt_start(db, job, 1, 11, "w1", &err), SQ_OK);
+  ASSERT_INT_EQ(attempt_failed(db, job, 1, 11, false, SQ_ESTORAGE, "s3 down",
                                          &err), SQ_OK);
   ASSERT_STR_EQ(job_of(job), "runnable|1|1|11|-|storage");
   ASSERT_STR_EQ(attempts_of(job), "1|11|failed|storage|1");
 
   /* Another token cannot fail it. */
   ledger_snapshot(admin, before, sizeof before);
-  ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 1, 10, true, SQ_ERENDER, "x", &err),
+  ASSERT_INT_EQ(attempt_failed(db, job, 1, 10, true, SQ_ERENDER, "x", &err),
                 SQ_ELEASE_LOST);
-  ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 1, 12, true, SQ_ERENDER, "x", &err),
+  ASSERT_INT_EQ(attempt_failed(db, job, 1, 12, true, SQ_ERENDER, "x", &err),
                 SQ_ELEASE_LOST);
   ledger_snapshot(admin, after, sizeof after);
   ASSERT_STR_EQ(after, before);
 
   /* Final: failed, no longer live. */
-  ASSERT_INT_EQ(sq_ledger_attempt_start(db, job, 2, 12, "w2", &err), SQ_OK);
-  ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 2, 12, true, SQ_ERENDER, "bad cell",
+  ASSERT_INT_EQ(attempt_start(db, job, 2, 12, "w2", &err), SQ_OK);
+  ASSERT_INT_EQ(attempt_failed(db, job, 2, 12, true, SQ_ERENDER, "bad cell",
                                          &err), SQ_OK);
   ASSERT_STR_EQ(job_of(job), "failed|-|2|12|-|render");
   ASSERT_STR_EQ(attempts_of(job), "1|11|failed|storage|1\n2|12|failed|render|1");
   ledger_snapshot(admin, before, sizeof before);
-  ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 2, 12, true, SQ_ERENDER, "bad cell",
+  ASSERT_INT_EQ(attempt_failed(db, job, 2, 12, true, SQ_ERENDER, "bad cell",
                                          &err), SQ_ECANCELLED);
-  ASSERT_INT_EQ(sq_ledger_attempt_failed(db, job, 2, 12, false, SQ_ERENDER, "bad cell",
+  ASSERT_INT_EQ(attempt_failed(db, job, 2, 12, false, SQ_ERENDER, "bad cell",
                                          &err), SQ_ECANCELLED);
   ledger_snapshot(admin, after, sizeof after);
   ASSERT_STR_EQ(after, before);
 
   /* A job that never started (token 0) fails without an attempt row. */
-  ASSERT_INT_EQ(sq_ledger_attempt_failed(db, never, 1, 0, true, SQ_EBAD_JOB, "malformed",
+  ASSERT_INT_EQ(attempt_failed(db, never, 1, 0, true, SQ_EBAD_JOB, "malformed",
                                          &err), SQ_OK);
   ASSERT_STR_EQ(job_of(never), "failed|-|1|-|-|bad_job");
   ASSERT_STR_EQ(attempts_of(never), "");
@@ -414,10 +450,10 @@ TEST(fence_steps_together) {
   ASSERT_INT_EQ(new_job(admin, 500, next), SQ_OK);
   ASSERT_INT_EQ(new_job(admin, 600, taken), SQ_OK);
   ASSERT_INT_EQ(new_job(admin, 700, gone), SQ_OK);
-  ASSERT_INT_EQ(sq_ledger_attempt_start(db, done, 1, 21, "w1", &err), SQ_OK);
-  ASSERT_INT_EQ(sq_ledger_attempt_start(db, taken, 1, 30, "w2", &err), SQ_OK);
-  ASSERT_INT_EQ(sq_ledger_attempt_start(db, gone, 1, 40, "w2", &err), SQ_OK);
-  ASSERT_INT_EQ(sq_ledger_attempt_succeeded(db, gone, 1, 40, "g.xlsx", 1, &err), SQ_OK);
+  ASSERT_INT_EQ(attempt_start(db, done, 1, 21, "w1", &err), SQ_OK);
+  ASSERT_INT_EQ(attempt_start(db, taken, 1, 30, "w2", &err), SQ_OK);
+  ASSERT_INT_EQ(attempt_start(db, gone, 1, 40, "w2", &err), SQ_OK);
+  ASSERT_INT_EQ(attempt_succeeded(db, gone, 1, 40, "g.xlsx", 1, &err), SQ_OK);
   snprintf(taken_before, sizeof taken_before, "%s", attempts_of(taken));
   snprintf(gone_before, sizeof gone_before, "%s", attempts_of(gone));
 
@@ -432,7 +468,7 @@ TEST(fence_steps_together) {
       {.kind = SQ_STEP_FAILED, .job_id = taken, .attempt = 1, .token = 29, .final = true,
        .reason = SQ_ERENDER, .message = "stale"},
   };
-  ASSERT_INT_EQ(sq_ledger_transitions(db, steps, 5, false, &err), SQ_OK);
+  ASSERT_INT_EQ(transitions(db, steps, 5, false, &err), SQ_OK);
   ASSERT_INT_EQ(steps[0].rc, SQ_OK);
   ASSERT_INT_EQ(steps[1].rc, SQ_OK);
   ASSERT_INT_EQ(steps[2].rc, SQ_ELEASE_LOST);
@@ -456,10 +492,10 @@ TEST(fence_steps_together) {
   char round_before[SNAPSHOT_SIZE], round_after[SNAPSHOT_SIZE];
   steps[0].worker = "w1"; /* who started the attempt */
   ledger_snapshot(admin, round_before, sizeof round_before);
-  ASSERT_INT_EQ(sq_ledger_transitions(db, steps, 5, false, &err), SQ_OK);
+  ASSERT_INT_EQ(transitions(db, steps, 5, false, &err), SQ_OK);
   ASSERT_INT_EQ(steps[0].rc, SQ_ECANCELLED);
   ASSERT_INT_EQ(steps[1].rc, SQ_ELEASE_LOST);
-  ASSERT_INT_EQ(sq_ledger_transitions(db, steps, 5, true, &err), SQ_OK);
+  ASSERT_INT_EQ(transitions(db, steps, 5, true, &err), SQ_OK);
   ASSERT_INT_EQ(steps[0].rc, SQ_OK);
   ASSERT_INT_EQ(steps[1].rc, SQ_OK);
   ASSERT_INT_EQ(steps[2].rc, SQ_ELEASE_LOST);
@@ -469,14 +505,14 @@ TEST(fence_steps_together) {
    * with fresh starts): that step counts as done, the others are judged as
    * usual. */
   steps[0].again = true;
-  ASSERT_INT_EQ(sq_ledger_transitions(db, steps, 2, false, &err), SQ_OK);
+  steps[1].again = false;
+  ASSERT_INT_EQ(sq_ledger_transitions(db, steps, 2, &err), SQ_OK);
   ASSERT_INT_EQ(steps[0].rc, SQ_OK);
   ASSERT_INT_EQ(steps[1].rc, SQ_ELEASE_LOST);
-  steps[0].again = false;
   /* Another worker holding the same token is no repeat of this one's. */
   sq_ledger_step other = steps[1];
   other.worker = "w9";
-  ASSERT_INT_EQ(sq_ledger_transitions(db, &other, 1, true, &err), SQ_OK);
+  ASSERT_INT_EQ(transitions(db, &other, 1, true, &err), SQ_OK);
   ASSERT_INT_EQ(other.rc, SQ_ELEASE_LOST);
   ledger_snapshot(admin, round_after, sizeof round_after);
   ASSERT_STR_EQ(round_after, round_before);
@@ -484,16 +520,16 @@ TEST(fence_steps_together) {
   /* A final failure sent again after it applied counts as done too. */
   char failing[SQ_ID_SIZE];
   ASSERT_INT_EQ(new_job(admin, 450, failing), SQ_OK);
-  ASSERT_INT_EQ(sq_ledger_attempt_start(db, failing, 1, 50, "w1", &err), SQ_OK);
+  ASSERT_INT_EQ(attempt_start(db, failing, 1, 50, "w1", &err), SQ_OK);
   sq_ledger_step fail = {.kind = SQ_STEP_FAILED, .job_id = failing, .attempt = 1, .token = 50,
                          .worker = "w1", .final = true, .reason = SQ_ERENDER,
                          .message = "bad cell"};
-  ASSERT_INT_EQ(sq_ledger_transitions(db, &fail, 1, false, &err), SQ_OK);
+  ASSERT_INT_EQ(transitions(db, &fail, 1, false, &err), SQ_OK);
   ASSERT_INT_EQ(fail.rc, SQ_OK);
   ledger_snapshot(admin, round_before, sizeof round_before);
-  ASSERT_INT_EQ(sq_ledger_transitions(db, &fail, 1, false, &err), SQ_OK);
+  ASSERT_INT_EQ(transitions(db, &fail, 1, false, &err), SQ_OK);
   ASSERT_INT_EQ(fail.rc, SQ_ECANCELLED);
-  ASSERT_INT_EQ(sq_ledger_transitions(db, &fail, 1, true, &err), SQ_OK);
+  ASSERT_INT_EQ(transitions(db, &fail, 1, true, &err), SQ_OK);
   ASSERT_INT_EQ(fail.rc, SQ_OK);
   ledger_snapshot(admin, round_after, sizeof round_after);
   ASSERT_STR_EQ(round_after, round_before);
@@ -512,7 +548,7 @@ TEST(fence_steps_together) {
   };
   char before[SNAPSHOT_SIZE], after[SNAPSHOT_SIZE];
   ledger_snapshot(admin, before, sizeof before);
-  ASSERT(sq_ledger_transitions(db, broken, 2, false, &err) != SQ_OK);
+  ASSERT(transitions(db, broken, 2, false, &err) != SQ_OK);
   ASSERT(broken[0].rc != SQ_OK && broken[0].rc == broken[1].rc);
   ASSERT_STR_EQ(broken[0].err.msg, err.msg);
   ledger_snapshot(admin, after, sizeof after);
