@@ -244,6 +244,11 @@ static int set_tls(sq_db *db) {
   return rc;
 }
 
+void sq_db_disconnect(sq_db *db) {
+  if (db->conn) mysql_close(db->conn);
+  db->conn = NULL;
+}
+
 static sq_errcode open_conn(sq_db *db, sq_err *err) {
   unsigned timeout_connect = 5, timeout_rw = 60;
   my_bool off = 0;
@@ -257,8 +262,7 @@ static sq_errcode open_conn(sq_db *db, sq_err *err) {
   if (set_tls(db) != 0) {
     sq_errcode rc = sq_err_set(err, SQ_ECONFIG, "cannot set TLS options (ssl-mode %s)",
                                ssl_mode_names[db->url.ssl_mode]);
-    mysql_close(db->conn);
-    db->conn = NULL;
+    sq_db_disconnect(db);
     return rc;
   }
   if (mysql_real_connect(db->conn, db->url.host, db->url.user,
@@ -283,8 +287,7 @@ static sq_errcode open_conn(sq_db *db, sq_err *err) {
                db->url.ssl_mode ? " with ssl-mode " : "",
                db->url.ssl_mode ? ssl_mode_names[db->url.ssl_mode] : "",
                mysql_error(db->conn));
-    mysql_close(db->conn);
-    db->conn = NULL;
+    sq_db_disconnect(db);
     return rc;
   }
   /* Connector/C 3.3 enforces TLS only when it verifies the certificate:
@@ -295,23 +298,20 @@ static sq_errcode open_conn(sq_db *db, sq_err *err) {
                "the server does not support TLS", db->url.user,
                db->url.host ? db->url.host : db->url.socket, db->url.host ? ":" : " port ",
                db->url.port, db->url.database, ssl_mode_names[db->url.ssl_mode]);
-    mysql_close(db->conn);
-    db->conn = NULL;
+    sq_db_disconnect(db);
     return SQ_ECONFIG;
   }
   /* A record stream waits on rendering between packets: let the server
    * wait for a slow reader longer than its default 60 s. */
   if (mysql_query(db->conn, "SET SESSION net_write_timeout = 600") != 0) {
     sq_errcode rc = db_error(db, err, "setting session timeouts");
-    mysql_close(db->conn);
-    db->conn = NULL;
+    sq_db_disconnect(db);
     return rc;
   }
   if (db->options & SQ_DB_READ_COMMITTED) {
     sq_errcode rc = set_read_committed(db, err);
     if (rc != SQ_OK) {
-      mysql_close(db->conn);
-      db->conn = NULL;
+      sq_db_disconnect(db);
       return rc;
     }
   }
@@ -339,14 +339,13 @@ sq_db *sq_db_open(const char *url, unsigned options, sq_err *err) {
 
 void sq_db_close(sq_db *db) {
   if (db == NULL) return;
-  if (db->conn) mysql_close(db->conn);
+  sq_db_disconnect(db);
   sq_db_url_free(&db->url);
   free(db);
 }
 
 sq_errcode sq_db_reconnect(sq_db *db, sq_err *err) {
-  if (db->conn) mysql_close(db->conn);
-  db->conn = NULL;
+  sq_db_disconnect(db);
   return open_conn(db, err);
 }
 
@@ -533,21 +532,14 @@ sq_errcode sq_db_query(sq_db *db, const char *sql, const sq_param *params,
   return rc;
 }
 
-int sq_db_socket(sq_db *db) {
-  return db->conn ? (int)mysql_get_socket(db->conn) : -1;
-}
-
-sq_errcode sq_db_ensure_connected(sq_db *db, sq_err *err) {
-  return db->conn ? SQ_OK : open_conn(db, err);
+sq_errcode sq_db_socket(sq_db *db, int *fd, sq_err *err) {
+  sq_errcode rc = db->conn ? SQ_OK : open_conn(db, err);
+  *fd = rc == SQ_OK ? (int)mysql_get_socket(db->conn) : -1;
+  return rc;
 }
 
 void sq_db_cut(int socket_fd) {
   if (socket_fd >= 0) (void)shutdown(socket_fd, SHUT_RDWR);
-}
-
-void sq_db_disconnect(sq_db *db) {
-  if (db->conn) mysql_close(db->conn);
-  db->conn = NULL;
 }
 
 /* ---- transactions ----------------------------------------------------- */

@@ -93,20 +93,20 @@ void sq_db_close(sq_db *db); /* accepts NULL */
 /* Drops and re-opens the connection after a temporary error. */
 sq_errcode sq_db_reconnect(sq_db *db, sq_err *err);
 
+/* Drops the connection; its next use reconnects. */
+void sq_db_disconnect(sq_db *db);
+
 /* Cutting a streaming query short. A row callback that stops early leaves
  * the rest of an unbuffered result to be read and dropped, all of it. To
- * avoid that, another thread calls sq_db_cut() with the value of
- * sq_db_socket() taken while the connection was idle: the socket is shut
- * down, so the reading thread's next read fails at once. The connection is
- * then dead; sq_db_disconnect() (from its owner, once the reader is done)
- * drops it, and its next use reconnects. Done on the client's side, this
- * needs no privilege and cannot hit another session behind a proxy, as a
- * server-side KILL by connection id could. */
-int sq_db_socket(sq_db *db); /* -1 when not connected */
-/* Connects now if the connection was dropped (else its next use would). */
-sq_errcode sq_db_ensure_connected(sq_db *db, sq_err *err);
+ * avoid that, another thread calls sq_db_cut() with the socket sq_db_socket()
+ * gave while the connection was idle (connecting first if need be): the
+ * socket is shut down, so the reading thread's next read fails at once. The
+ * connection is then dead: its owner drops it (sq_db_disconnect) once the
+ * reader is done. Done on the client's side, this needs no privilege and
+ * cannot hit another session behind a proxy, as a server-side KILL by
+ * connection id could. */
+sq_errcode sq_db_socket(sq_db *db, int *fd, sq_err *err);
 void sq_db_cut(int socket_fd);
-void sq_db_disconnect(sq_db *db);
 
 typedef enum sq_param_type {
   SQ_PARAM_NULL = 0,

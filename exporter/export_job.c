@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -135,10 +134,10 @@ static pipeline *pipeline_start(sq_db *db, uint64_t report_id, const char *start
     p->spare[p->n_spare++] = i;
   }
   p->db = db;
-  /* Connected here (after a cut, the connection was dropped), so that its
-   * socket is known before the reader's thread uses it. */
-  if (rc == SQ_OK) rc = sq_db_ensure_connected(db, err);
-  p->reader_socket = sq_db_socket(db);
+  /* Before the reader's thread uses the connection (connecting it again
+   * after a cut dropped it). */
+  p->reader_socket = -1;
+  if (rc == SQ_OK) rc = sq_db_socket(db, &p->reader_socket, err);
   p->report_id = report_id;
   p->start = start;
   p->end = end;
@@ -241,7 +240,7 @@ sq_errcode sq_export_job(sq_db *db, sq_db *reader_db, sq_storage *storage, const
   const char *memory_dir;
   uint64_t records;
   bool tmp_exists = false;
-  uint32_t nonce;
+  char unique[SQ_ID_SIZE];
   sq_errcode rc;
   double t_start = now_ms(), t_loaded = 0, t_rendered = 0;
 
@@ -281,9 +280,12 @@ sq_errcode sq_export_job(sq_db *db, sq_db *reader_db, sq_storage *storage, const
   /* Unique beyond this host: a file:// root may be shared by hosts whose
    * job processes have the same pids (containers), and during a lease
    * take-over two of them may render the same job. */
-  if (getrandom(&nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce) nonce = (uint32_t)rand();
-  if (snprintf(tmp_path, sizeof tmp_path, "%s/%s.%d.%08x.xlsx.tmp", scratch.output_dir,
-               job->id, (int)getpid(), (unsigned)nonce) >= (int)sizeof tmp_path) {
+  if ((rc = sq_id_new('s', unique)) != SQ_OK) {
+    sq_err_set(err, rc, "cannot make a scratch file name");
+    goto out;
+  }
+  if (snprintf(tmp_path, sizeof tmp_path, "%s/%s.%d.%s.xlsx.tmp", scratch.output_dir,
+               job->id, (int)getpid(), unique) >= (int)sizeof tmp_path) {
     rc = sq_err_set(err, SQ_ECONFIG, "scratch directory path too long");
     goto out;
   }
