@@ -317,12 +317,13 @@ sq_errcode sq_ledger_submit(sq_db *db, const char *batch_id, const char *queue,
   if (rc != SQ_OK) return rc;
   for (size_t off = 0; off < n; off += CHUNK) {
     size_t len = n - off < CHUNK ? n - off : CHUNK;
-    size_t unmatched = 0;
-    for (int tries = 0; tries < 3 && (tries == 0 || unmatched > 0); tries++) {
+    size_t unmatched;
+    int tries = 0;
+    do {
       rc = submit_chunk(db, batch_id, queue, p, max_attempts, entries + off, len, &unmatched,
                         err);
       if (rc != SQ_OK) return rc;
-    }
+    } while (unmatched > 0 && ++tries < 3);
     if (unmatched > 0) /* temporary: the next run sees a settled ledger */
       return sq_err_set(err, SQ_EDB_QUERY,
                         "%zu report(s) had their live job change during submission; "

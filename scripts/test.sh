@@ -9,7 +9,10 @@ root=$PWD
 # Whatever stops this script early (a failed install or build), it still
 # ends with the summary line CI reads.
 summarized=0
-trap '[[ $summarized == 1 ]] || echo "0 passed, 1 failed (test.sh stopped before the tests: see above)"' EXIT
+summary_if_stopped() {
+  [[ $summarized == 1 ]] || echo "0 passed, 1 failed (test.sh stopped before the tests: see above)"
+}
+trap summary_if_stopped EXIT
 
 scripts/setup.sh
 
@@ -33,8 +36,7 @@ ninja -C build-test-release
 
 servers=$(mktemp -d "${TMPDIR:-/tmp}/sheetq-test-servers.XXXXXX")
 # Quietly, so that the summary stays the run's last line.
-trap 'scripts/servers.sh stop "$servers" >/dev/null 2>&1 || true; rm -rf "$servers"
-      [[ $summarized == 1 ]] || echo "0 passed, 1 failed (test.sh stopped before the tests: see above)"' EXIT
+trap 'scripts/servers.sh stop "$servers" >/dev/null 2>&1 || true; rm -rf "$servers"; summary_if_stopped' EXIT
 scripts/servers.sh start "$servers"
 # Only the two URLs: env.sh also points the mariadb CLI at these servers
 # (MARIADB_HOME), which would leak into tests that start servers of their own.
