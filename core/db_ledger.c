@@ -317,7 +317,7 @@ sq_errcode sq_ledger_submit(sq_db *db, const char *batch_id, const char *queue,
   if (rc != SQ_OK) return rc;
   for (size_t off = 0; off < n; off += CHUNK) {
     size_t len = n - off < CHUNK ? n - off : CHUNK;
-    size_t unmatched;
+    size_t unmatched = 0;
     int tries = 0;
     do {
       rc = submit_chunk(db, batch_id, queue, p, max_attempts, entries + off, len, &unmatched,
