@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "core/log.h"
+
 #define OUTPUT_MAX 65536 /* a result line is a few hundred bytes */
 
 static void on_handle_closed(uv_handle_t *h) {
@@ -59,17 +61,31 @@ static void deliver_lines(sq_job_process *p) {
   if (p->output.data) p->output.data[left] = '\0';
 }
 
+/* Takes one read's bytes. A line past the cap is nobody's answer (a result
+ * line is a few hundred bytes): it is dropped whole, up to its newline, and
+ * the lines after it, read in the same chunk or later, arrive as usual. */
+static void take_output(sq_job_process *p, const char *data, size_t len) {
+  if (p->skipping) {
+    const char *nl = memchr(data, '\n', len);
+    if (nl == NULL) return;
+    p->skipping = false;
+    len -= (size_t)(nl + 1 - data);
+    data = nl + 1;
+  }
+  if (sq_buf_add(&p->output, data, len) != SQ_OK) {
+    SQ_WARN("job process %d wrote a line of over %d bytes; dropped", p->proc.pid, OUTPUT_MAX);
+    sq_buf_reset(&p->output);
+    p->skipping = true;
+    take_output(p, data, len); /* the buffer held no newline; this chunk may */
+    return;
+  }
+  deliver_lines(p);
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   sq_job_process *p = s->data;
   if (n > 0) {
-    if (sq_buf_add(&p->output, buf->base, (size_t)n) != SQ_OK) {
-      /* A line past the cap: hand over what there is (the caller will not
-       * understand it) and start afresh rather than grow without bound. */
-      p->ev->on_line(p, sq_buf_str(&p->output), p->output.len);
-      sq_buf_reset(&p->output);
-      return;
-    }
-    deliver_lines(p);
+    take_output(p, buf->base, (size_t)n);
     return;
   }
   if (n < 0) {

@@ -47,6 +47,7 @@ struct sq_job_process {
   sq_buf output; /* bytes after the last complete line */
   int open_handles;
   bool exited, eof, gone, writing, gate_writing;
+  bool skipping; /* inside a line past the output cap */
   int64_t exit_status;
   int term_signal;
 };

@@ -53,6 +53,22 @@ TEST(lines_split_across_reads_arrive_whole_and_before_gone) {
   ASSERT_INT_EQ(r.closed_calls, 1);
 }
 
+/* A line past the 64 KiB cap is dropped whole; the line after it, in the same
+ * read or not, still arrives. */
+TEST(overlong_line_is_dropped_and_the_next_arrives) {
+  recorder r = {0};
+  sq_job_process p;
+  ASSERT_INT_EQ(run_sh("read a; head -c 70000 /dev/zero | tr '\\0' x; printf 'y\\nok\\n';"
+                       " head -c 140000 /dev/zero | tr '\\0' z; printf '\\nagain\\n'",
+                       &r, &p, "go"), 0);
+  uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+  ASSERT_INT_EQ(r.n_lines, 2);
+  ASSERT_STR_EQ(r.lines[0], "ok");
+  ASSERT_STR_EQ(r.lines[1], "again");
+  ASSERT_INT_EQ(r.gone_calls, 1);
+  ASSERT_INT_EQ(r.closed_calls, 1);
+}
+
 TEST(serves_requests_until_retired) {
   recorder r = {0};
   sq_job_process p;
@@ -103,5 +119,6 @@ TEST(failed_spawn_still_closes) {
 }
 
 TEST_MAIN(TEST_ENTRY(lines_split_across_reads_arrive_whole_and_before_gone),
+          TEST_ENTRY(overlong_line_is_dropped_and_the_next_arrives),
           TEST_ENTRY(serves_requests_until_retired), TEST_ENTRY(kill_reports_the_signal),
           TEST_ENTRY(failed_spawn_still_closes))
