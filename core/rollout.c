@@ -77,6 +77,14 @@ sq_errcode sq_rollout_parse(const char *groups, const char *allow, const char *d
   memset(&r, 0, sizeof r);
   memset(out, 0, sizeof *out);
   r.all_groups = groups == NULL || groups[0] == '\0';
+  /* Blank is not unset: read as a list it would enable no group, read as
+   * unset every group; a templating slip must not pick either silently. */
+  if (!r.all_groups && groups[strspn(groups, " \t\r\n")] == '\0') {
+    rc = sq_err_set(err, SQ_ECONFIG,
+                    "rollout_groups is blank: leave it unset to export every group, "
+                    "or set it to none or to a list such as 1,2,3");
+    goto fail;
+  }
   if (groups && strcmp(groups, "none") != 0 &&
       (rc = parse_list("rollout_groups", groups, &r.groups, &r.n_groups, err)) != SQ_OK)
     goto fail;

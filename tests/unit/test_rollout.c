@@ -76,5 +76,17 @@ TEST(rejects_malformed_lists) {
   }
 }
 
-TEST_MAIN(TEST_ENTRY(default_exports_everyone), TEST_ENTRY(groups),
+/* A blank value is neither "all groups" (unset) nor "no group". */
+TEST(rejects_blank_groups) {
+  sq_rollout r;
+  sq_err e;
+  ASSERT_INT_EQ(sq_rollout_parse(" ", NULL, NULL, &r, &e), SQ_ECONFIG);
+  ASSERT(strstr(e.msg, "blank") != NULL);
+  ASSERT_INT_EQ(sq_rollout_parse("\t\n", NULL, NULL, &r, &e), SQ_ECONFIG);
+  ASSERT_INT_EQ(sq_rollout_parse("", NULL, NULL, &r, &e), SQ_OK);
+  ASSERT(!sq_rollout_uses_groups(&r));
+  sq_rollout_free(&r);
+}
+
+TEST_MAIN(TEST_ENTRY(default_exports_everyone), TEST_ENTRY(groups), TEST_ENTRY(rejects_blank_groups),
           TEST_ENTRY(allow_and_deny), TEST_ENTRY(rejects_malformed_lists))
