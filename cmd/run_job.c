@@ -105,12 +105,16 @@ static sq_errcode die_with_worker(long worker_pid, sq_err *err) {
  *   hang:report=ID        sleep until killed
  *   exit:report=ID:CODE   exit with status CODE (0-255) and no result line
  *   slow:report=ID:MS     sleep MS milliseconds (1-600000), then export
+ *   linger:report=ID      export, but once serving, ignore the end of input
+ *                         (a process that does not exit when retired)
  * ID is a report id, or '*' for every report. A malformed value is a usage
  * error, so a typo in a test fails loudly instead of testing nothing. */
-enum { FAULT_CRASH, FAULT_HANG, FAULT_EXIT, FAULT_SLOW, FAULT__COUNT };
+enum { FAULT_CRASH, FAULT_HANG, FAULT_EXIT, FAULT_SLOW, FAULT_LINGER, FAULT__COUNT };
+
+static bool linger_at_eof; /* FAULT_LINGER was injected */
 
 static sq_errcode inject_test_fault(const sq_job *job, int attempt, sq_err *err) {
-  static const char *const kinds[FAULT__COUNT] = {"crash", "hang", "exit", "slow"};
+  static const char *const kinds[FAULT__COUNT] = {"crash", "hang", "exit", "slow", "linger"};
   const char *spec = getenv("SHEETQ_TEST_FAULT");
   char buf[128], *target, *arg;
   uint64_t report_id = 0; /* 0: every report */
@@ -142,6 +146,8 @@ static sq_errcode inject_test_fault(const sq_job *job, int attempt, sq_err *err)
     abort();
   } else if (kind == FAULT_HANG) {
     for (;;) pause();
+  } else if (kind == FAULT_LINGER) {
+    linger_at_eof = true;
   } else if (kind == FAULT_EXIT) {
     fflush(NULL);
     _exit((int)value);
@@ -152,7 +158,7 @@ static sq_errcode inject_test_fault(const sq_job *job, int attempt, sq_err *err)
   return SQ_OK;
 bad:
   return sq_err_set(err, SQ_EUSAGE,
-                    "SHEETQ_TEST_FAULT: expected crash|hang:report=ID, "
+                    "SHEETQ_TEST_FAULT: expected crash|hang|linger:report=ID, "
                     "exit:report=ID:CODE or slow:report=ID:MS (ID may be *), "
                     "not \"%.64s\"", spec);
 }
@@ -306,6 +312,10 @@ static int serve(const sq_config *cfg, run_args *a) {
       SQ_LOG_JOB(SQ_LOG_ERROR, a->job.id, (int)a->attempt, "%s",
                  err.msg[0] ? err.msg : sq_strerror(rc));
     print_result(a, rc, &result, &err);
+  }
+  if (linger_at_eof) {
+    fflush(NULL);
+    for (;;) pause();
   }
   free(line);
   sq_db_close(db[0]);

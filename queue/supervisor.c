@@ -47,6 +47,10 @@
  * or heap fragmentation can grow to; one process start per 500 jobs is
  * noise. */
 #define JOBS_PER_PROCESS 500
+/* A retired process exits as soon as it reads the end of its input; one
+ * still there after this is stuck, and holds its slot (or, at shutdown, the
+ * worker) until killed. */
+#define RETIRE_KILL_MS 10000
 #define INFRA_BACKOFF_MAX_MS 30000
 
 typedef struct supervisor supervisor;
@@ -355,6 +359,22 @@ static void attempt_ended(job_run *a, const char *line, size_t len,
   sq_claim_free(&a->claim);
 }
 
+static void on_retire_overdue(uv_timer_t *t) {
+  job_run *a = t->data;
+  if (a->proc_state != PROC_DYING) return;
+  SQ_WARN("job process %d did not exit within %d ms of being retired; killing it",
+          sq_job_process_pid(&a->proc), RETIRE_KILL_MS);
+  sq_job_process_kill(&a->proc, SIGKILL);
+}
+
+/* An idle process is told to exit (its stdin closed), and killed if it does
+ * not. The slot's attempt timer is free: no attempt runs in it. */
+static void retire_process(job_run *a) {
+  a->proc_state = PROC_DYING;
+  sq_job_process_retire(&a->proc);
+  uv_timer_start(&a->timeout_timer, on_retire_overdue, RETIRE_KILL_MS, 0);
+}
+
 /* A result line. A killed process's answer is ignored: its attempt is
  * judged when it is gone (timeout, lost lease, hand-back decide). */
 static void on_proc_line(sq_job_process *p, const char *line, size_t len) {
@@ -367,8 +387,7 @@ static void on_proc_line(sq_job_process *p, const char *line, size_t len) {
   }
   attempt_ended(a, line, len, 0, 0);
   if (++a->jobs_served >= JOBS_PER_PROCESS || sv->stopping) {
-    a->proc_state = PROC_DYING; /* the slot stays held until it is gone */
-    sq_job_process_retire(p);
+    retire_process(a); /* the slot stays held until it is gone */
   } else {
     release_slot(a);
   }
@@ -390,6 +409,9 @@ static void on_proc_gone(sq_job_process *p, int64_t exit_status, int term_signal
 
 static void on_proc_closed(sq_job_process *p) {
   job_run *a = p->data;
+  uv_timer_stop(&a->timeout_timer); /* a retire's kill timer */
+  if (a->sv->closing && !uv_is_closing((uv_handle_t *)&a->timeout_timer))
+    uv_close((uv_handle_t *)&a->timeout_timer, NULL); /* close_all left it */
   a->proc_state = PROC_NONE;
   a->jobs_served = 0;
   release_slot(a);
@@ -973,12 +995,10 @@ static void close_all(supervisor *sv) {
    * they are gone. */
   for (int i = 0; i < sv->n_slots; i++) {
     job_run *a = &sv->slots[i];
-    if (a->proc_state == PROC_WARM) {
-      a->proc_state = PROC_DYING;
-      sq_job_process_retire(&a->proc);
-    }
+    if (a->proc_state == PROC_WARM) retire_process(a);
     uv_close((uv_handle_t *)&a->renew_timer, NULL);
-    uv_close((uv_handle_t *)&a->timeout_timer, NULL);
+    /* A process still there keeps its kill timer until it is closed. */
+    if (a->proc_state == PROC_NONE) uv_close((uv_handle_t *)&a->timeout_timer, NULL);
   }
   uv_close((uv_handle_t *)&sv->tick, NULL);
   uv_close((uv_handle_t *)&sv->grace_timer, NULL);

@@ -5,15 +5,18 @@
 #    without its attempt counting, and another worker finishes it.
 # 2. A job that hangs is stopped at attempt_timeout (the minimum, 60 s) and
 #    recorded as a failed attempt with reason "timeout".
+# 3. A job process that does not exit when the worker retires it (at the
+#    burst worker's end) is killed, and the worker exits.
 source "$(dirname "$0")/lib.sh"
 
 load_schema
 sql "$T_DB" <<'SQL'
 INSERT INTO tenants (id, name) VALUES (1, 'T');
-INSERT INTO reports (id, tenant_id, name) VALUES (1, 1, 'Slow'), (2, 1, 'Hangs');
-INSERT INTO report_items (id, report_id, position, label, kind) VALUES (1, 1, 1, 'V', 'number'), (2, 2, 1, 'V', 'number');
+INSERT INTO reports (id, tenant_id, name) VALUES (1, 1, 'Slow'), (2, 1, 'Hangs'), (3, 1, 'Lingers');
+INSERT INTO report_items (id, report_id, position, label, kind) VALUES (1, 1, 1, 'V', 'number'), (2, 2, 1, 'V', 'number'), (3, 3, 1, 'V', 'number');
 INSERT INTO records (report_id, recorded_at, recorded_by, `values`) VALUES
-  (1, '2026-10-05 10:00:00', 'x', '{"1": 1}'), (2, '2026-11-05 10:00:00', 'x', '{"2": 2}');
+  (1, '2026-10-05 10:00:00', 'x', '{"1": 1}'), (2, '2026-11-05 10:00:00', 'x', '{"2": 2}'),
+  (3, '2026-12-05 10:00:00', 'x', '{"3": 3}');
 SQL
 p="sheetq:{$T_QUEUE}:"
 job_state() { sql "$T_DB" -e "SELECT state FROM sheetq_jobs WHERE report_id = $1"; }
@@ -58,4 +61,15 @@ secs=$(sql "$T_DB" -e "SELECT TIMESTAMPDIFF(SECOND, a.started_at, a.finished_at)
 # loaded machine under the sanitizers), so the bound is far below 60 s; a
 # job that ran on forever would never let the burst worker above exit.
 ((secs >= 30)) || fail "the attempt ended after ${secs} s; the timeout is 60 s"
-echo "ok: graceful hand-back, and a hang stopped at the attempt timeout"
+
+# --- 3. a retired process that does not exit -------------------------------
+unset SHEETQ_MAX_ATTEMPTS
+sq enqueue --period 2026-12 >/dev/null
+# Without the retire's kill timer the worker waits for its process forever:
+# timeout(1) turns that into exit 124 instead of a hung test.
+SHEETQ_TEST_FAULT='linger:report=3' timeout 120 "$SHEETQ_BIN" worker --burst 2>"$T_DIR/w4.log" ||
+  fail "burst worker with a lingering process exited $?: $(tail -3 "$T_DIR/w4.log")"
+grep -q "did not exit within .* of being retired; killing it" "$T_DIR/w4.log" ||
+  fail "no kill of the lingering process logged: $(tail -3 "$T_DIR/w4.log")"
+assert_eq succeeded "$(job_state 3)" "the lingering process's job"
+echo "ok: graceful hand-back, a hang stopped at the attempt timeout, a lingering process killed"
