@@ -38,8 +38,9 @@
  *   role when it is free (nobody, itself, or expired) and then takes
  *   nothing else until its free capacity fits. The role lasts a lease and
  *   is refreshed by the host's claims, which come every tick while it has
- *   free capacity, so only a dead or stopped host lets it lapse; another
- *   able worker then takes it over.
+ *   a free slot, and it always has one once it drains; so a dead or
+ *   stopped host holds it a lease at most, then another able worker takes
+ *   it over.
  *   Why this ends: after the reservation no claim raises the budget in use
  *   above max - reserved, so once the jobs running before it end (bounded
  *   by attempt_timeout) the budget has room, and the host, taking nothing,
