@@ -103,7 +103,7 @@
   "local st = redis.call('HMGET', jk(id), 'state', 'token')\n"               \
   "if st[1] ~= 'active' or st[2] ~= ARGV[3] then return 0 end\n"
 
-/* The second half of CLAIM, after the reservation (see claim_parts):
+/* The second half of CLAIM, after the reservation (joined by continued[]):
  * a string literal may be no longer than ISO C requires compilers to take. */
 #define CLAIM_PLACE                                                          \
   "local room = math.min(max - used, free) -- before the reservation's share\n" \
