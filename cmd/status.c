@@ -13,6 +13,7 @@
 #include "core/db.h"
 #include "core/db_ledger.h"
 #include "core/ledger_stats.h"
+#include "core/progress.h"
 #include "core/wait_reasons.h"
 #include "queue/queue.h"
 
@@ -249,6 +250,36 @@ static void json_tenants(cJSON *o, const tenant_row *rows, size_t n, size_t show
   }
 }
 
+/* ---- the reservation (queue/scripts.c, DESIGN) --------------------------- */
+
+static void print_reservation(const sq_queue_reservation *r) {
+  char held[32], waiting[32];
+  if (!r->present) return;
+  printf("reserved: job %s (%ld.%03ld vCPUs), passed over for %s, room held for it for "
+         "%s; %s%s\n", r->id, r->vcpus_m / 1000, r->vcpus_m % 1000,
+         sq_progress_format_duration((double)r->waiting_ms / 1000.0, waiting, sizeof waiting),
+         sq_progress_format_duration((double)r->held_ms / 1000.0, held, sizeof held),
+         r->host[0] ? "draining for it: " : "no worker able to run it is asking for work",
+         r->host);
+}
+
+static void json_reservation(cJSON *d, const sq_queue_reservation *r) {
+  cJSON *o;
+  if (!r->present) {
+    cJSON_AddNullToObject(d, "reservation");
+    return;
+  }
+  if ((o = cJSON_AddObjectToObject(d, "reservation")) == NULL) return;
+  cJSON_AddStringToObject(o, "job", r->id);
+  cJSON_AddNumberToObject(o, "vcpus", (double)r->vcpus_m / 1000.0);
+  cJSON_AddNumberToObject(o, "passed_over_s", (double)r->waiting_ms / 1000.0);
+  cJSON_AddNumberToObject(o, "held_s", (double)r->held_ms / 1000.0);
+  if (r->host[0])
+    cJSON_AddStringToObject(o, "host", r->host);
+  else
+    cJSON_AddNullToObject(o, "host");
+}
+
 /* ---- why jobs wait ------------------------------------------------------ */
 
 static size_t wait_reasons(const sq_config *cfg, const sq_ledger_counts *counts,
@@ -294,6 +325,7 @@ int sq_cmd_status(int argc, char **argv) {
   sq_ledger_counts counts;
   sq_queue_depth depth = {-1, -1, -1, -1, -1, -1, -1};
   sq_queue_waiting waiting = {NULL, 0, -1};
+  sq_queue_reservation reservation = {false, "", 0, 0, 0, ""};
   sq_ledger_tenant_counts *tenants = NULL;
   sq_ledger_activity activity = {-1, -1, -1};
   sq_wait_reason reasons[8];
@@ -335,6 +367,7 @@ int sq_cmd_status(int argc, char **argv) {
       sq_queue_depth_get(q, &depth, &qerr) == SQ_OK) {
     have_depth = true;
     have_waiting = sq_queue_waiting_get(q, REDIS_TENANTS_MAX, &waiting, &qerr) == SQ_OK;
+    if (sq_queue_reservation_get(q, &reservation, &qerr) != SQ_OK) reservation.present = false;
   }
   if (tenant_rows(tenants, n_tenants, have_waiting ? &waiting : NULL, &rows, &err) != SQ_OK)
     goto fail;
@@ -374,6 +407,7 @@ int sq_cmd_status(int argc, char **argv) {
       cJSON_AddNumberToObject(d, "vcpus_budget", (double)cfg.max_vcpus_m / 1000.0);
       if (have_waiting && waiting.next_retry_ms >= 0)
         cJSON_AddNumberToObject(d, "next_retry_s", (double)waiting.next_retry_ms / 1000.0);
+      json_reservation(d, &reservation);
     } else {
       cJSON_AddStringToObject(o, "queue_error", qerr.msg);
     }
@@ -412,6 +446,7 @@ int sq_cmd_status(int argc, char **argv) {
              depth.tenants, depth.delayed, depth.active, depth.failed);
       printf("vCPUs: %lld.%03lld of %ld.%03ld in use\n", depth.used_vcpus_m / 1000,
              depth.used_vcpus_m % 1000, cfg.max_vcpus_m / 1000, cfg.max_vcpus_m % 1000);
+      print_reservation(&reservation);
     } else
       printf("queue depth unavailable: %s\n", qerr.msg);
     print_tenants(rows, n_tenants, shown);

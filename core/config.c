@@ -80,6 +80,8 @@ const sq_config_spec sq_config_specs[] = {
      1000000, false, "vCPUs one job counts for (0.25, 0.5, 2, ...)"},
     {"job_vcpus_rule", "SHEETQ_JOB_VCPUS_RULE", SQ_CONF_STR, OFF(job_vcpus_rule), NULL,
      0, 0, false, "bigger reports count for more: RECORDS:VCPUS,... e.g. 100000:4,1000000:8"},
+    {"reserve_after", "SHEETQ_RESERVE_AFTER", SQ_CONF_INT, OFF(reserve_after), "30", 0,
+     86400, false, "seconds a job passed over for lack of room waits before room is held for it (0: never)"},
     {"vcpus", "SHEETQ_VCPUS", SQ_CONF_VCPUS, OFF(worker_vcpus_m), "0", 0, 1000000,
      false, "vCPUs this worker offers (0: its CPU count)"},
     {"auto_rerun_delay", "SHEETQ_AUTO_RERUN_DELAY", SQ_CONF_INT, OFF(auto_rerun_delay),

@@ -47,6 +47,7 @@ typedef struct sq_config {
   long job_vcpus_m;    /* a job's default size, milli-vCPUs */
   long worker_vcpus_m; /* this worker's capacity; 0: its CPU count */
   char *job_vcpus_rule; /* bigger reports get more: see core/job_size.h */
+  long reserve_after;   /* seconds passed over before room is held for a job; 0: never */
   char *slack_webhook_url;  /* secret; NULL: see slack_webhook_file */
   char *slack_webhook_file; /* file holding the URL; NULL: none */
   long slack_hold_seconds;  /* how long a failure may wait for others */

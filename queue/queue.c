@@ -19,6 +19,10 @@ struct sq_queue {
   char prefix[96];
   char route_key[112]; /* any key of the queue: routes scripts to its slot */
   char wake_key[112];
+  /* Who claims, for the reservation (sq_queue_set_claimer). */
+  char claimer[128];
+  long claimer_capacity_m;
+  long reserve_after_ms;
 };
 
 struct sq_queue_waiter {
@@ -47,6 +51,13 @@ sq_queue *sq_queue_open(const char *redis_url, const char *name,
     return NULL;
   }
   return q;
+}
+
+void sq_queue_set_claimer(sq_queue *q, const char *worker, long capacity_m,
+                          long reserve_after_ms) {
+  snprintf(q->claimer, sizeof q->claimer, "%s", worker ? worker : "");
+  q->claimer_capacity_m = capacity_m;
+  q->reserve_after_ms = reserve_after_ms;
 }
 
 void sq_queue_close(sq_queue *q) {
@@ -186,8 +197,8 @@ static bool reply_u64(const redisReply *r, uint64_t *out) {
 sq_errcode sq_queue_claim(sq_queue *q, long lease_ms, long max_vcpus_m,
                           long free_vcpus_m, sq_claim *out,
                           sq_claim_result *result, sq_err *err) {
-  char lease[24], max[24], free_m[24];
-  const char *args[3] = {lease, max, free_m};
+  char lease[24], max[24], free_m[24], cap[24], after[24];
+  const char *args[6] = {lease, max, free_m, cap, q->claimer, after};
   redisReply *reply = NULL, **e;
   uint64_t attempt, max_attempts, vcpus;
   sq_errcode rc;
@@ -196,7 +207,10 @@ sq_errcode sq_queue_claim(sq_queue *q, long lease_ms, long max_vcpus_m,
   snprintf(lease, sizeof lease, "%ld", lease_ms);
   snprintf(max, sizeof max, "%ld", max_vcpus_m);
   snprintf(free_m, sizeof free_m, "%ld", free_vcpus_m);
-  rc = run(q, SQ_SCRIPT_CLAIM, 3, args, &reply, err);
+  /* Without a claimer set, the free capacity stands for the whole. */
+  snprintf(cap, sizeof cap, "%ld", q->claimer[0] ? q->claimer_capacity_m : free_vcpus_m);
+  snprintf(after, sizeof after, "%ld", q->claimer[0] ? q->reserve_after_ms : 0L);
+  rc = run(q, SQ_SCRIPT_CLAIM, 6, args, &reply, err);
   if (rc != SQ_OK) return rc;
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
       reply->element[0]->type != REDIS_REPLY_STRING) {
@@ -482,6 +496,62 @@ void sq_queue_waiting_free(sq_queue_waiting *w) {
   free(w->tenants);
   w->tenants = NULL;
   w->n_tenants = 0;
+}
+
+/* The server's clock in ms, as the scripts read it. */
+static sq_errcode server_now(sq_queue *q, long long *ms, sq_err *err) {
+  const char *argv[1] = {"TIME"};
+  size_t len[1] = {4};
+  redisReply *t = NULL;
+  sq_errcode rc = sq_redis_command(q->redis, 1, argv, len, &t, err);
+  if (rc != SQ_OK) return rc;
+  if (t->type == REDIS_REPLY_ARRAY && t->elements == 2)
+    *ms = reply_ll(t->element[0]) * 1000 + reply_ll(t->element[1]) / 1000;
+  else
+    rc = sq_err_set(err, SQ_EREDIS_REPLY, "TIME: unexpected reply");
+  sq_redis_reply_free(t);
+  return rc;
+}
+
+sq_errcode sq_queue_reservation_get(sq_queue *q, sq_queue_reservation *r,
+                                    sq_err *err) {
+  char key[128], job[192];
+  const char *hm[8] = {"HMGET", key, "id", "vcpus_m", "since", "waiting_since",
+                       "host", "host_until"};
+  const char *hg[3] = {"HGET", job, "state"};
+  size_t hml[8] = {5, 0, 2, 7, 5, 13, 4, 10}, hgl[3] = {4, 0, 5};
+  redisReply *res = NULL, *st = NULL;
+  redisReply **e;
+  long long now = 0;
+  sq_errcode rc;
+  memset(r, 0, sizeof *r);
+  if ((rc = sq_redis_ensure(q->redis, err)) != SQ_OK) return rc;
+  hml[1] = (size_t)snprintf(key, sizeof key, "%sreserve", q->prefix);
+  if ((rc = sq_redis_command(q->redis, 8, hm, hml, &res, err)) != SQ_OK) goto out;
+  if (res->type != REDIS_REPLY_ARRAY || res->elements != 6) {
+    rc = sq_err_set(err, SQ_EREDIS_REPLY, "reservation: unexpected reply");
+    goto out;
+  }
+  e = res->element;
+  if (e[0]->type != REDIS_REPLY_STRING || e[0]->len >= SQ_ID_SIZE) goto out; /* none */
+  hgl[1] = (size_t)snprintf(job, sizeof job, "%sjob:%s", q->prefix, e[0]->str);
+  if ((rc = sq_redis_command(q->redis, 3, hg, hgl, &st, err)) != SQ_OK) goto out;
+  if (st->type != REDIS_REPLY_STRING || strcmp(st->str, "queued") != 0) goto out; /* stale */
+  if ((rc = server_now(q, &now, err)) != SQ_OK) goto out;
+  r->present = true;
+  memcpy(r->id, e[0]->str, e[0]->len);
+  r->id[e[0]->len] = '\0';
+  r->vcpus_m = (long)reply_ll(e[1]);
+  r->held_ms = e[2]->type == REDIS_REPLY_STRING ? now - reply_ll(e[2]) : 0;
+  r->waiting_ms = e[3]->type == REDIS_REPLY_STRING ? now - reply_ll(e[3]) : r->held_ms;
+  /* A host whose role has expired drains no longer. */
+  if (e[4]->type == REDIS_REPLY_STRING && e[5]->type == REDIS_REPLY_STRING &&
+      reply_ll(e[5]) >= now)
+    snprintf(r->host, sizeof r->host, "%s", e[4]->str);
+out:
+  if (res) sq_redis_reply_free(res);
+  if (st) sq_redis_reply_free(st);
+  return rc;
 }
 
 sq_queue_waiter *sq_queue_waiter_open(const char *redis_url, const char *name,

@@ -76,10 +76,19 @@ typedef enum sq_claim_result {
   SQ_CLAIM_FULL,    /* the cluster's vCPU budget is spent */
 } sq_claim_result;
 
-/* Claims the next job: urgent jobs first, then tenant by tenant, the first
- * one whose size fits both the cluster budget (max_vcpus_m less what running
- * jobs hold) and free_vcpus_m, the caller's own spare capacity. The lease
- * lasts lease_ms. */
+/* Names the worker that claims through q, its whole capacity and the
+ * reserve_after setting (ms; 0: never reserve), for the reservation of a job
+ * passed over too long (queue/scripts.c, DESIGN). Without it, claims neither
+ * make nor honour reservations (and drop one left over). */
+void sq_queue_set_claimer(sq_queue *q, const char *worker, long capacity_m,
+                          long reserve_after_ms);
+
+/* Claims the next job: the reserved job first if it fits, then urgent jobs,
+ * then tenant by tenant, the first one whose size fits both the cluster
+ * budget (max_vcpus_m less what running jobs hold, less the reserved job's
+ * size) and free_vcpus_m, the caller's own spare capacity. SQ_CLAIM_EMPTY
+ * also when the caller is the reservation's host and drains for it. The
+ * lease lasts lease_ms. */
 sq_errcode sq_queue_claim(sq_queue *q, long lease_ms, long max_vcpus_m,
                           long free_vcpus_m, sq_claim *out,
                           sq_claim_result *result, sq_err *err);
@@ -138,6 +147,22 @@ typedef struct sq_queue_waiting {
 sq_errcode sq_queue_waiting_get(sq_queue *q, size_t max_tenants,
                                 sq_queue_waiting *w, sq_err *err);
 void sq_queue_waiting_free(sq_queue_waiting *w);
+
+/* The reservation, for `sheetq status`: the job passed over so long that
+ * the budget now holds room for it (queue/scripts.c, DESIGN). Read-only
+ * plain commands; present is false when there is none, or when its job has
+ * left the queue (the next claim drops such a stale one). */
+typedef struct sq_queue_reservation {
+  bool present;
+  char id[SQ_ID_SIZE];
+  long vcpus_m;
+  long long held_ms;    /* since room has been held for it */
+  long long waiting_ms; /* since a claim first passed it over */
+  char host[128];       /* the worker draining for it; "" when none is */
+} sq_queue_reservation;
+
+sq_errcode sq_queue_reservation_get(sq_queue *q, sq_queue_reservation *r,
+                                    sq_err *err);
 
 /* Blocks up to timeout_ms for a wake-up (new or returned work). Uses its
  * own connection, so it may run on another thread than the rest. */

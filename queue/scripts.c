@@ -22,12 +22,45 @@
  * - No head-of-line blocking: a claim looks at up to 4 oldest jobs of each
  *   list and takes the first that fits, and goes on to the next tenant if
  *   none does.
+ * - No starvation of big jobs: passing over means a 2-vCPU job could wait
+ *   for ever while 1-vCPU jobs take each slice that frees up. So a claim
+ *   that passes over a job for lack of room (budget or its own free
+ *   capacity) that it could run (size <= max_vcpus and <= its whole
+ *   capacity) notes when (the job's skipped_at). Once that is reserve_after
+ *   ago, the job becomes THE reservation, P.."reserve" (id, vcpus_m,
+ *   since, host, host_until); one at a time, the others wait their turn.
+ *   While it stands, every claim first places the reserved job if it fits
+ *   both the budget and the claimer's free capacity; otherwise it places
+ *   another job only if used + m + reserved <= max_vcpus, so the budget
+ *   drains towards room for it. A worker could still never have room of
+ *   its own (each of its slices refilled at once), so one worker, the
+ *   host, drains: a claimer whose whole capacity fits the job takes the
+ *   role when it is free (nobody, itself, or expired) and then takes
+ *   nothing else until its free capacity fits. The role lasts a lease and
+ *   is refreshed by the host's claims, which come every tick while it has
+ *   a free slot, and it always has one once it drains; so a dead or
+ *   stopped host holds it a lease at most, then another able worker takes
+ *   it over.
+ *   Why this ends: after the reservation no claim raises the budget in use
+ *   above max - reserved, so once the jobs running before it end (bounded
+ *   by attempt_timeout) the budget has room, and the host, taking nothing,
+ *   gets its free capacity back the same way; its next claim places the
+ *   job. A reservation is dropped when its job is claimed or cancelled,
+ *   when a claim finds it stale (its job not queued or not in its list),
+ *   and when no able worker has claimed for a lease after the host's role
+ *   expired (every able worker gone: the budget is not held for a job
+ *   nobody can run; the job's skipped_at stays, so the next able worker
+ *   that passes it over reserves it again at once). Jobs held back only by
+ *   the reservation's share are not noted, so a small job never becomes a
+ *   reservation merely for waiting behind one. reserve_after 0 turns this
+ *   off (and a claim then drops a reservation left over).
  * - P.."nready" counts ready jobs across all lists, for depth and burst
  *   workers. Every push and every removal goes through these scripts. */
 #include "queue/scripts.h"
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PRELUDE                                                              \
@@ -70,6 +103,68 @@
   "local st = redis.call('HMGET', jk(id), 'state', 'token')\n"               \
   "if st[1] ~= 'active' or st[2] ~= ARGV[3] then return 0 end\n"
 
+/* The second half of CLAIM, after the reservation (joined by continued[]):
+ * a string literal may be no longer than ISO C requires compilers to take. */
+#define CLAIM_PLACE                                                          \
+  "local room = math.min(max - used, free) -- before the reservation's share\n" \
+  "local avail = math.min(max - used - rm, free)\n"                          \
+  "if not id and avail <= 0 then return {'full', used} end\n"                \
+  "local function take(list)\n"                                              \
+  "  local ids = redis.call('LRANGE', list, -4, -1)\n"                       \
+  "  for i = #ids, 1, -1 do\n"                                               \
+  "    local id = ids[i]\n"                                                  \
+  "    local v = redis.call('HMGET', jk(id), 'state', 'vcpus_m', 'skipped_at')\n" \
+  "    local m = tonumber(v[2]) or 0 -- a job hash edited by hand must not stop every claim\n" \
+  "    if v[1] ~= 'queued' or m <= avail then\n"                             \
+  "      redis.call('LREM', list, -1, id)\n"                                 \
+  "      redis.call('DECR', P .. 'nready')\n"                                \
+  /* an entry whose job is no longer queued is stale: dropped, not run */    \
+  "      if v[1] == 'queued' then return id, m end\n"                        \
+  /* passed over for lack of room (not only behind the reservation),         \
+   * though this worker could run it: after reserve_after of that, it        \
+   * becomes the reservation (one at a time) */                              \
+  "    elseif after > 0 and m > room and m <= max and m <= cap and id ~= rid then\n" \
+  "      local since = tonumber(v[3])\n"                                     \
+  "      if not since then\n"                                                \
+  "        redis.call('HSET', jk(id), 'skipped_at', now)\n"                  \
+  "      elseif not rid and now - since >= after then\n"                     \
+  "        rid, rm = id, m\n"                                                \
+  "        redis.call('HSET', R, 'id', id, 'vcpus_m', m, 'since', now,\n"    \
+  "                   'waiting_since', since, 'host', me, 'host_until', now + lease)\n" \
+  "        avail = math.min(max - used - rm, free)\n"                        \
+  "        if free < rm then avail = -1 end -- its host now: drain\n"        \
+  "      end\n"                                                              \
+  "    end\n"                                                                \
+  "  end\n"                                                                  \
+  "  return nil\n"                                                           \
+  "end\n"                                                                    \
+  "if not id then id, m = take(P .. 'urgent') end\n"                         \
+  "if not id then\n"                                                         \
+  "  local n = math.min(redis.call('LLEN', P .. 'tenants'), 64)\n"           \
+  "  for i = 1, n do\n"                                                      \
+  "    local t = redis.call('LPOP', P .. 'tenants')\n"                       \
+  "    redis.call('RPUSH', P .. 'tenants', t)\n"                             \
+  "    local list = P .. 'ready:' .. t\n"                                    \
+  "    id, m = take(list)\n"                                                 \
+  "    unring(list, t)\n"                                                    \
+  "    if id then break end\n"                                               \
+  "  end\n"                                                                  \
+  "end\n"                                                                    \
+  "if not id then return {'none', used} end\n"                               \
+  "if id == rid then redis.call('DEL', R) end\n"                             \
+  "local token = redis.call('INCR', P .. 'fence')\n"                         \
+  "if not tonumber(redis.call('HGET', jk(id), 'attempts') or '0') then\n"    \
+  "  redis.call('HSET', jk(id), 'attempts', 0) -- else HINCRBY fails, the job unlisted\n" \
+  "end\n"                                                                    \
+  "local attempt = redis.call('HINCRBY', jk(id), 'attempts', 1)\n"           \
+  "redis.call('HDEL', jk(id), 'skipped_at')\n"                               \
+  "redis.call('HSET', jk(id), 'state', 'active', 'token', token,\n"          \
+  "           'claimed_at', now)\n"                                          \
+  "redis.call('ZADD', P .. 'active', now + lease, id)\n"                     \
+  "redis.call('HSET', P .. 'holds', id, m)\n"                                \
+  "local v = redis.call('HMGET', jk(id), 'payload', 'max_attempts')\n"       \
+  "return {'job', id, v[1] or '', attempt, tonumber(v[2]) or 1, token, m}\n"
+
 static const char *const sources[SQ_SCRIPT__COUNT] = {
     /* SUBMIT ARGV: P id payload max_attempts tenant vcpus_m urgent attempts
      * -> 1 added, or the state of the job Redis already holds
@@ -85,59 +180,59 @@ static const char *const sources[SQ_SCRIPT__COUNT] = {
     "make_ready(id, false)\n"
     "return 1\n",
 
-    /* CLAIM ARGV: P lease_ms max_m free_m
+    /* CLAIM ARGV: P lease_ms max_m free_m cap_m worker reserve_after_ms
      * -> {'job', id, payload, attempt, max_attempts, token, vcpus_m}, or
-     *    {'full', used_m} when the budget is spent, or {'none', used_m}. */
+     *    {'full', used_m} when the budget is spent (or what is left of it
+     *    is held for the reservation), or {'none', used_m}. */
     PRELUDE
+    "local lease, max = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local free, cap = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+    "local me, after = ARGV[6], tonumber(ARGV[7])\n"
+    "local R = P .. 'reserve'\n"
     "local used = 0\n"
     "for _, m in ipairs(redis.call('HVALS', P .. 'holds')) do\n"
     "  used = used + (tonumber(m) or 0)\n"
     "end\n"
-    "local avail = math.min(tonumber(ARGV[3]) - used, tonumber(ARGV[4]))\n"
-    "if avail <= 0 then return {'full', used} end\n"
-    "local function take(list)\n"
-    "  local ids = redis.call('LRANGE', list, -4, -1)\n"
-    "  for i = #ids, 1, -1 do\n"
-    "    local id = ids[i]\n"
-    "    local v = redis.call('HMGET', jk(id), 'state', 'vcpus_m')\n"
-    "    local m = tonumber(v[2]) or 0 -- a job hash edited by hand must not stop every claim\n"
-    "    if v[1] ~= 'queued' or m <= avail then\n"
-    "      redis.call('LREM', list, -1, id)\n"
-    "      redis.call('DECR', P .. 'nready')\n"
-    /* an entry whose job is no longer queued is stale: dropped, not run */
-    "      if v[1] == 'queued' then return id, m end\n"
-    "    end\n"
-    "  end\n"
-    "  return nil\n"
-    "end\n"
-    "local id, m = take(P .. 'urgent')\n"
-    "if not id then\n"
-    "  local n = math.min(redis.call('LLEN', P .. 'tenants'), 64)\n"
-    "  for i = 1, n do\n"
-    "    local t = redis.call('LPOP', P .. 'tenants')\n"
-    "    redis.call('RPUSH', P .. 'tenants', t)\n"
-    "    local list = P .. 'ready:' .. t\n"
-    "    id, m = take(list)\n"
-    "    if redis.call('LLEN', list) == 0 then\n"
-    "      redis.call('LREM', P .. 'tenants', -1, t)\n"
-    "      redis.call('SREM', P .. 'tenant_set', t)\n"
-    "    end\n"
-    "    if id then break end\n"
-    "  end\n"
-    "end\n"
-    "if not id then return {'none', used} end\n"
     "local now = now_ms()\n"
-    "local token = redis.call('INCR', P .. 'fence')\n"
-    "if not tonumber(redis.call('HGET', jk(id), 'attempts') or '0') then\n"
-    "  redis.call('HSET', jk(id), 'attempts', 0) -- else HINCRBY fails, the job unlisted\n"
+    /* drops a tenant whose list is now empty from the ring */
+    "local function unring(list, t)\n"
+    "  if t and redis.call('LLEN', list) == 0 then\n"
+    "    redis.call('LREM', P .. 'tenants', -1, t)\n"
+    "    redis.call('SREM', P .. 'tenant_set', t)\n"
+    "  end\n"
     "end\n"
-    "local attempt = redis.call('HINCRBY', jk(id), 'attempts', 1)\n"
-    "redis.call('HSET', jk(id), 'state', 'active', 'token', token,\n"
-    "           'claimed_at', now)\n"
-    "redis.call('ZADD', P .. 'active', now + tonumber(ARGV[2]), id)\n"
-    "redis.call('HSET', P .. 'holds', id, m)\n"
-    "local v = redis.call('HMGET', jk(id), 'payload', 'max_attempts')\n"
-    "return {'job', id, v[1] or '', attempt, tonumber(v[2]) or 1, token, m}\n",
+    /* The reservation (DESIGN): rid, its size rm; placed first when it fits,
+     * else the budget keeps rm free for it and its host drains. */
+    "local id, m, rid, rm = nil, 0, nil, 0\n"
+    "if after <= 0 then redis.call('DEL', R) -- reserving is off\n"
+    "else\n"
+    "  local r = redis.call('HMGET', R, 'id', 'host', 'host_until')\n"
+    "  if r[1] then\n"
+    "    local v = redis.call('HMGET', jk(r[1]), 'state', 'vcpus_m')\n"
+    "    local list, t = ready_list(r[1])\n"
+    "    local hu = tonumber(r[3]) or 0\n"
+    "    rm = tonumber(v[2]) or 0\n"
+    /* stale: its job left the queue (claimed, cancelled, expired, edited),
+     * or no worker able to run it has asked for work for a whole lease */
+    "    if v[1] ~= 'queued' or rm > max or now > hu + lease or\n"
+    "       not redis.call('LPOS', list, r[1], 'RANK', -1) then\n"
+    "      redis.call('DEL', R)\n"
+    "      rm = 0\n"
+    "    elseif rm <= max - used and rm <= free then\n"
+    "      redis.call('LREM', list, -1, r[1])\n"
+    "      redis.call('DECR', P .. 'nready')\n"
+    "      unring(list, t)\n"
+    "      id, m, rid = r[1], rm, r[1]\n"
+    "    else\n"
+    "      rid = r[1]\n"
+    "      if cap >= rm and (not r[2] or r[2] == me or now > hu) then\n"
+    "        redis.call('HSET', R, 'host', me, 'host_until', now + lease)\n"
+    /* the host takes nothing else until its own free capacity fits it */
+    "        if free < rm then return {'none', used} end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n",
 
     /* RENEW ARGV: P id token lease_ms -> 1 ok, 0 lost */
     PRELUDE CHECK_FENCE
@@ -241,6 +336,9 @@ static const char *const sources[SQ_SCRIPT__COUNT] = {
     "else\n"
     "  return st\n"
     "end\n"
+    "if redis.call('HGET', P .. 'reserve', 'id') == id then\n"
+    "  redis.call('DEL', P .. 'reserve')\n"
+    "end\n"
     "redis.call('HSET', jk(id), 'state', 'cancelled')\n"
     "redis.call('EXPIRE', jk(id), tonumber(ARGV[3]))\n"
     "return 'cancelled'\n",
@@ -267,16 +365,27 @@ static const char *const sources[SQ_SCRIPT__COUNT] = {
     "  redis.call('SCARD', P .. 'tenant_set')}\n",
 };
 
+/* What follows a script's source, where it is too long for one string
+ * literal. */
+static const char *const continued[SQ_SCRIPT__COUNT] = {[SQ_SCRIPT_CLAIM] = CLAIM_PLACE};
+
 static const char *const names[SQ_SCRIPT__COUNT] = {
     "submit",  "claim", "renew",  "complete",    "fail",
     "release", "reap",  "cancel", "fence_floor", "depth"};
 
 sq_errcode sq_scripts_load(sq_redis *r, sq_scripts *s, sq_err *err) {
   for (int i = 0; i < SQ_SCRIPT__COUNT; i++) {
-    const char *argv[3] = {"SCRIPT", "LOAD", sources[i]};
-    size_t len[3] = {6, 4, strlen(sources[i])};
+    size_t head = strlen(sources[i]), tail = continued[i] ? strlen(continued[i]) : 0;
+    char *text = malloc(head + tail + 1);
+    const char *argv[3] = {"SCRIPT", "LOAD", text};
+    size_t len[3] = {6, 4, head + tail};
     redisReply *reply;
-    sq_errcode rc = sq_redis_command(r, 3, argv, len, &reply, err);
+    sq_errcode rc;
+    if (text == NULL) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+    memcpy(text, sources[i], head);
+    memcpy(text + head, tail ? continued[i] : "", tail + 1);
+    rc = sq_redis_command(r, 3, argv, len, &reply, err);
+    free(text);
     if (rc != SQ_OK) return rc;
     if (reply->type != REDIS_REPLY_STRING || reply->len != 40) {
       sq_redis_reply_free(reply);

@@ -1047,6 +1047,7 @@ sq_errcode sq_supervisor_run(const sq_supervisor_options *opt, sq_err *err) {
     rc = err->code;
     goto out;
   }
+  sq_queue_set_claimer(sv.queue, sv.worker_name, sv.capacity_m, sv.cfg->reserve_after * 1000L);
   if ((rc = sq_queue_check_server(sv.queue, err)) != SQ_OK) {
     /* Bad credentials will not heal by waiting: stop now. */
     if (!sq_error_is_temporary(rc)) goto out;
