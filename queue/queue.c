@@ -23,6 +23,9 @@ struct sq_queue {
   char claimer[128];
   long claimer_capacity_m;
   long reserve_after_ms;
+  /* The nonce of a claim whose reply never came (it may have run): undone
+   * before the next claim (undo_lost_claim). "" when none. */
+  char lost_claim[SQ_ID_SIZE];
 };
 
 struct sq_queue_waiter {
@@ -194,11 +197,30 @@ static bool reply_u64(const redisReply *r, uint64_t *out) {
   return false;
 }
 
+/* A claim whose reply was lost may have run: its job would then sit under a
+ * lease nobody renews until REAP takes it back, its attempt spent. UNCLAIM
+ * hands it back unrun (a no-op if the claim never ran). Until Redis answers,
+ * the worker claims nothing, so that it never holds two claims' worth. */
+static sq_errcode undo_lost_claim(sq_queue *q, sq_err *err) {
+  const char *args[1] = {q->lost_claim};
+  redisReply *reply = NULL;
+  sq_errcode rc = run(q, SQ_SCRIPT_UNCLAIM, 1, args, &reply, err);
+  if (rc == SQ_EREDIS) return rc; /* still unreachable: try again later */
+  if (rc == SQ_OK && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
+    SQ_INFO("a claim whose reply was lost had taken a job; handed it back unrun");
+  else if (rc != SQ_OK)
+    SQ_WARN("cannot undo a claim whose reply was lost (its job, if any, waits "
+            "out its lease): %s", err->msg);
+  sq_redis_reply_free(reply);
+  q->lost_claim[0] = '\0';
+  return SQ_OK;
+}
+
 sq_errcode sq_queue_claim(sq_queue *q, long lease_ms, long max_vcpus_m,
                           long free_vcpus_m, sq_claim *out,
                           sq_claim_result *result, sq_err *err) {
-  char lease[24], max[24], free_m[24], cap[24], after[24];
-  const char *args[6] = {lease, max, free_m, cap, q->claimer, after};
+  char lease[24], max[24], free_m[24], cap[24], after[24], nonce[SQ_ID_SIZE];
+  const char *args[7] = {lease, max, free_m, cap, q->claimer, after, nonce};
   redisReply *reply = NULL, **e;
   uint64_t attempt, max_attempts, vcpus;
   sq_errcode rc;
@@ -210,7 +232,12 @@ sq_errcode sq_queue_claim(sq_queue *q, long lease_ms, long max_vcpus_m,
   /* Without a claimer set, the free capacity stands for the whole. */
   snprintf(cap, sizeof cap, "%ld", q->claimer[0] ? q->claimer_capacity_m : free_vcpus_m);
   snprintf(after, sizeof after, "%ld", q->claimer[0] ? q->reserve_after_ms : 0L);
-  rc = run(q, SQ_SCRIPT_CLAIM, 6, args, &reply, err);
+  if (q->lost_claim[0] && (rc = undo_lost_claim(q, err)) != SQ_OK) return rc;
+  if ((rc = sq_id_new('c', nonce)) != SQ_OK)
+    return sq_err_set(err, rc, "claim: cannot make a nonce");
+  rc = run(q, SQ_SCRIPT_CLAIM, 7, args, &reply, err);
+  /* The connection failed: sent or not, run or not, nobody can say. */
+  if (rc == SQ_EREDIS) memcpy(q->lost_claim, nonce, sizeof nonce);
   if (rc != SQ_OK) return rc;
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
       reply->element[0]->type != REDIS_REPLY_STRING) {

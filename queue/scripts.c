@@ -94,6 +94,13 @@
   "end\n"                                                                    \
   "local function release_hold(id)\n"                                        \
   "  if redis.call('HDEL', P .. 'holds', id) == 1 then wake() end\n"         \
+  "end\n"                                                                    \
+  /* a claimed job back unrun: the attempt does not count, it goes first */  \
+  "local function hand_back(id)\n"                                           \
+  "  redis.call('ZREM', P .. 'active', id)\n"                                \
+  "  release_hold(id)\n"                                                     \
+  "  redis.call('HINCRBY', jk(id), 'attempts', -1)\n"                        \
+  "  make_ready(id, true)\n"                                                 \
   "end\n"
 
 /* The token must still be the job's and the job still active, or the caller
@@ -162,6 +169,8 @@
   "           'claimed_at', now)\n"                                          \
   "redis.call('ZADD', P .. 'active', now + lease, id)\n"                     \
   "redis.call('HSET', P .. 'holds', id, m)\n"                                \
+  /* for UNCLAIM, should this reply never reach the claimer */               \
+  "redis.call('SET', P .. 'claim:' .. ARGV[8], id .. ' ' .. token, 'PX', lease)\n" \
   "local v = redis.call('HMGET', jk(id), 'payload', 'max_attempts')\n"       \
   "return {'job', id, v[1] or '', attempt, tonumber(v[2]) or 1, token, m}\n"
 
@@ -180,7 +189,7 @@ static const char *const sources[SQ_SCRIPT__COUNT] = {
     "make_ready(id, false)\n"
     "return 1\n",
 
-    /* CLAIM ARGV: P lease_ms max_m free_m cap_m worker reserve_after_ms
+    /* CLAIM ARGV: P lease_ms max_m free_m cap_m worker reserve_after_ms nonce
      * -> {'job', id, payload, attempt, max_attempts, token, vcpus_m}, or
      *    {'full', used_m} when the budget is spent (or what is left of it
      *    is held for the reservation), or {'none', used_m}. */
@@ -274,10 +283,7 @@ static const char *const sources[SQ_SCRIPT__COUNT] = {
      * Hands a claimed job back unrun (worker shutdown): the attempt does not
      * count and the job goes first in its list. -> 1, or 0 if lost. */
     PRELUDE CHECK_FENCE
-    "redis.call('ZREM', P .. 'active', id)\n"
-    "release_hold(id)\n"
-    "redis.call('HINCRBY', jk(id), 'attempts', -1)\n"
-    "make_ready(id, true)\n"
+    "hand_back(id)\n"
     "return 1\n",
 
     /* REAP ARGV: P limit ttl_s
@@ -363,6 +369,24 @@ static const char *const sources[SQ_SCRIPT__COUNT] = {
     "  redis.call('ZCARD', P .. 'delayed'), redis.call('ZCARD', P .. 'active'),\n"
     "  redis.call('ZCARD', P .. 'failed'), used, redis.call('LLEN', P .. 'urgent'),\n"
     "  redis.call('SCARD', P .. 'tenant_set')}\n",
+
+    /* UNCLAIM ARGV: P nonce
+     * Undoes a claim whose reply was lost (the claimer timed out or lost its
+     * connection, not knowing whether the claim ran): its job is handed back
+     * unrun, as RELEASE does, if it is still under that claim's token.
+     * -> 1 handed back, 0 nothing to undo (the claim never ran, or its
+     * lease has passed and REAP's take-over decides). */
+    PRELUDE
+    "local k = P .. 'claim:' .. ARGV[2]\n"
+    "local v = redis.call('GET', k)\n"
+    "if not v then return 0 end\n"
+    "redis.call('DEL', k)\n"
+    "local id, token = string.match(v, '^(%S+) (%S+)$')\n"
+    "if not id then return 0 end\n"
+    "local st = redis.call('HMGET', jk(id), 'state', 'token')\n"
+    "if st[1] ~= 'active' or st[2] ~= token then return 0 end\n"
+    "hand_back(id)\n"
+    "return 1\n",
 };
 
 /* What follows a script's source, where it is too long for one string
@@ -371,7 +395,7 @@ static const char *const continued[SQ_SCRIPT__COUNT] = {[SQ_SCRIPT_CLAIM] = CLAI
 
 static const char *const names[SQ_SCRIPT__COUNT] = {
     "submit",  "claim", "renew",  "complete",    "fail",
-    "release", "reap",  "cancel", "fence_floor", "depth"};
+    "release", "reap",  "cancel", "fence_floor", "depth", "unclaim"};
 
 sq_errcode sq_scripts_load(sq_redis *r, sq_scripts *s, sq_err *err) {
   for (int i = 0; i < SQ_SCRIPT__COUNT; i++) {

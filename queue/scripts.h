@@ -25,6 +25,7 @@ typedef enum sq_script_id {
   SQ_SCRIPT_CANCEL,
   SQ_SCRIPT_FENCE_FLOOR,
   SQ_SCRIPT_DEPTH,
+  SQ_SCRIPT_UNCLAIM,
   SQ_SCRIPT__COUNT
 } sq_script_id;
 

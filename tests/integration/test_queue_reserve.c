@@ -1,5 +1,6 @@
-/* test_queue_reserve.c - the reservation of a job passed over too long
- * (queue/scripts.c, DESIGN) against a real Redis, claim by claim.
+/* test_queue_reserve.c - the claim script against a real Redis, claim by
+ * claim: the reservation of a job passed over too long (queue/scripts.c,
+ * DESIGN), and a claim whose reply was lost.
  *
  * Needs SHEETQ_TEST_REDIS_URL (what scripts/test.sh exports); exits 77
  * (skipped) without it. Each case uses a queue of its own,
@@ -396,6 +397,60 @@ TEST(reserve_after_zero_drops_a_leftover) {
   sq_queue_close(w);
 }
 
+/* A claim whose reply is lost (here: the claimer's command timeout passes
+ * while a slowed claim script runs) may have taken a job. The claimer's
+ * next claim first undoes it: the job comes back unrun, its attempt not
+ * spent, instead of waiting out a lease nobody renews. */
+TEST(lost_claim_reply_is_undone) {
+  char qn[64], holds[160], job[160];
+  const char *pad[5] = {"EVAL", "for i = 1, 400000 do redis.call('HSET', KEYS[1], 'pad' .. i, 0) end",
+                        "1", holds, NULL};
+  const char *unpad[4] = {"EVAL", "for i = 1, 400000 do redis.call('HDEL', KEYS[1], 'pad' .. i) end",
+                          "1", holds};
+  const char *state[3] = {"HGET", job, "state"};
+  sq_claim c;
+  sq_claim_result res = SQ_CLAIM_EMPTY;
+  sq_err err;
+  sq_errcode rc = SQ_EREDIS;
+  sq_queue *q, *fast;
+  queue_name(qn, sizeof qn, 20);
+  snprintf(holds, sizeof holds, "sheetq:{%s}:holds", qn);
+  snprintf(job, sizeof job, "sheetq:{%s}:job:j1", qn);
+  ASSERT((fast = worker(qn, "vm:fast", 4000, 0)) != NULL);
+  ASSERT((q = sq_queue_open(redis_url, qn, 20, &err)) != NULL);
+  sq_queue_set_claimer(q, "vm:lossy", 4000, 0);
+  ASSERT_INT_EQ(submit(fast, "j1", 1, 1000), SQ_OK);
+  /* 400,000 zero-size holds: the claim's sum over them outlasts 20 ms. */
+  ASSERT_INT_EQ(raw_cmd(4, pad), SQ_OK);
+  ASSERT_INT_EQ(sq_queue_claim(q, LEASE_MS, 4000, 4000, &c, &res, &err), SQ_EREDIS);
+  /* The claim ran all the same: Redis holds the job as taken. */
+  for (int i = 0; i < 100; i++) {
+    redisReply *r = NULL;
+    size_t len[3] = {4, strlen(job), 5};
+    bool active = sq_redis_command(raw, 3, state, len, &r, &err) == SQ_OK &&
+                  r->type == REDIS_REPLY_STRING && strcmp(r->str, "active") == 0;
+    if (r) sq_redis_reply_free(r);
+    if (active) break;
+    ASSERT(i < 99);
+    sleep_ms(50);
+  }
+  ASSERT_INT_EQ(raw_cmd(4, unpad), SQ_OK);
+  /* 20 ms may pass on a loaded machine too: each timed-out claim is undone
+   * by the next, so a few tries converge. */
+  for (int i = 0; i < 50 && rc != SQ_OK; i++) {
+    rc = sq_queue_claim(q, LEASE_MS, 4000, 4000, &c, &res, &err);
+    if (rc != SQ_OK) sleep_ms(100);
+  }
+  ASSERT_INT_EQ(rc, SQ_OK);
+  ASSERT_INT_EQ(res, SQ_CLAIM_GOT);
+  ASSERT_STR_EQ(c.id, "j1");
+  ASSERT_INT_EQ(c.attempt, 1); /* not 2: the lost claim's attempt was given back */
+  ASSERT_INT_EQ(used_m(fast), 1000);
+  sq_claim_free(&c);
+  sq_queue_close(q);
+  sq_queue_close(fast);
+}
+
 TEST(teardown) {
   char pattern[96];
   const char *keys[3] = {"KEYS", pattern, NULL};
@@ -419,4 +474,5 @@ TEST_MAIN(TEST_ENTRY(setup), TEST_ENTRY(without_reservation_the_big_job_starves)
           TEST_ENTRY(reserved_job_gets_the_budget), TEST_ENTRY(host_drains_its_own_capacity),
           TEST_ENTRY(host_role_expires), TEST_ENTRY(cancel_clears_the_reservation),
           TEST_ENTRY(stale_reservation_does_not_block),
-          TEST_ENTRY(reserve_after_zero_drops_a_leftover), TEST_ENTRY(teardown))
+          TEST_ENTRY(reserve_after_zero_drops_a_leftover),
+          TEST_ENTRY(lost_claim_reply_is_undone), TEST_ENTRY(teardown))
