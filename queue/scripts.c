@@ -25,10 +25,13 @@
  * - No starvation of big jobs: passing over means a 2-vCPU job could wait
  *   for ever while 1-vCPU jobs take each slice that frees up. So a claim
  *   that passes over a job for lack of room (budget or its own free
- *   capacity) that it could run (size <= max_vcpus and <= its whole
- *   capacity) notes when (the job's skipped_at). Once that is reserve_after
- *   ago, the job becomes THE reservation, P.."reserve" (id, vcpus_m,
- *   since, host, host_until); one at a time, the others wait their turn.
+ *   capacity) that fits the budget at all (size <= max_vcpus) notes when
+ *   (the job's skipped_at). Any claimer notes it, able to run the job or
+ *   not: a worker able to run it may only ever see a full budget, every
+ *   slice that frees being taken again at once by the smaller worker that
+ *   freed it. Once that is reserve_after ago, the job becomes THE
+ *   reservation, P.."reserve" (id, vcpus_m, since, host, host_until); one
+ *   at a time, the others wait their turn.
  *   While it stands, every claim first places the reserved job if it fits
  *   both the budget and the claimer's free capacity; otherwise it places
  *   another job only if used + m + reserved <= max_vcpus, so the budget
@@ -48,9 +51,10 @@
  *   job. A reservation is dropped when its job is claimed or cancelled,
  *   when a claim finds it stale (its job not queued or not in its list),
  *   and when no able worker has claimed for a lease after the host's role
- *   expired (every able worker gone: the budget is not held for a job
- *   nobody can run; the job's skipped_at stays, so the next able worker
- *   that passes it over reserves it again at once). Jobs held back only by
+ *   expired, or after the reservation was made by a claimer unable to run
+ *   it (every able worker gone: the budget is not held for a job nobody
+ *   can run; its skipped_at starts again, so it is reserved again only
+ *   after another reserve_after). Jobs held back only by
  *   the reservation's share are not noted, so a small job never becomes a
  *   reservation merely for waiting behind one. reserve_after 0 turns this
  *   off (and a claim then drops a reservation left over).
@@ -127,20 +131,25 @@
   "      redis.call('DECR', P .. 'nready')\n"                                \
   /* an entry whose job is no longer queued is stale: dropped, not run */    \
   "      if v[1] == 'queued' then return id, m end\n"                        \
-  /* passed over for lack of room (not only behind the reservation),         \
-   * though this worker could run it: after reserve_after of that, it        \
-   * becomes the reservation (one at a time) */                              \
-  "    elseif after > 0 and m > room and m <= max and m <= cap and id ~= rid then\n" \
+  /* passed over for lack of room (not only behind the reservation), by    \
+   * any claimer (one able to run it may only ever see a full budget):       \
+   * after reserve_after of that, it becomes the reservation (one at a       \
+   * time). Its host is this claimer if able, else the first able one to     \
+   * claim; host_until starts the clock that drops it if none comes. */      \
+  "    elseif after > 0 and m > room and m <= max and id ~= rid then\n"     \
   "      local since = tonumber(v[3])\n"                                     \
   "      if not since then\n"                                                \
   "        redis.call('HSET', jk(id), 'skipped_at', now)\n"                  \
   "      elseif not rid and now - since >= after then\n"                     \
   "        rid, rm = id, m\n"                                                \
   "        redis.call('HSET', R, 'id', id, 'vcpus_m', m, 'since', now,\n"    \
-  "                   'waiting_since', since, 'host', me, 'host_until', now + lease)\n" \
+  "                   'waiting_since', since, 'host_until', now + lease)\n"  \
   "        avail = math.min(max - used - rm, free)\n"                        \
-  "        if free < rm then avail = -1 end -- its host now: drain\n"        \
-  "      end\n"                                                              \
+  "        if m <= cap then\n"                                               \
+  "          redis.call('HSET', R, 'host', me)\n"                            \
+  "          if free < rm then avail = -1 end -- its host now: drain\n"      \
+  "        end\n"                                                            \
+  "      end\n"                                                            \
   "    end\n"                                                                \
   "  end\n"                                                                  \
   "  return nil\n"                                                           \
@@ -226,6 +235,10 @@ static const char *const sources[SQ_SCRIPT__COUNT] = {
     "    if v[1] ~= 'queued' or rm > max or now > hu + lease or\n"
     "       not redis.call('LPOS', list, r[1], 'RANK', -1) then\n"
     "      redis.call('DEL', R)\n"
+    /* nobody able came: not reserved again before another reserve_after */
+    "      if v[1] == 'queued' and now > hu + lease then\n"
+    "        redis.call('HSET', jk(r[1]), 'skipped_at', now)\n"
+    "      end\n"
     "      rm = 0\n"
     "    elseif rm <= max - used and rm <= free then\n"
     "      redis.call('LREM', list, -1, r[1])\n"

@@ -263,6 +263,48 @@ TEST(host_drains_its_own_capacity) {
 /* A host that stops claiming (dead) loses the role after a lease; another
  * able worker takes it. With no able worker left at all, the reservation
  * is dropped rather than hold the budget for a job nobody can run. */
+/* The able worker only ever sees a full budget: each slice that frees is
+ * taken again at once by the small worker that freed it. The small workers,
+ * unable to run the big job, still note it passed over and reserve it; the
+ * able worker then gets it as soon as the budget has drained. */
+TEST(reserved_by_workers_unable_to_run_it) {
+  char qn[64], id[8];
+  sq_queue *s1, *s2, *big;
+  uint64_t t1 = 0, t2 = 0;
+  const long max = 2000;
+  queue_name(qn, sizeof qn, ++n_queues);
+  s1 = worker(qn, "s1", 1000, AFTER_MS);
+  s2 = worker(qn, "s2", 1000, AFTER_MS);
+  big = worker(qn, "big", 2000, AFTER_MS);
+  ASSERT(s1 != NULL && s2 != NULL && big != NULL);
+  for (int i = 1; i <= 8; i++) {
+    snprintf(id, sizeof id, "a%d", i);
+    ASSERT_INT_EQ(submit(s1, id, 1, 1000), SQ_OK);
+  }
+  ASSERT_INT_EQ(submit(s1, "big", 2, 2000), SQ_OK);
+  ASSERT_STR_EQ(claim(s1, max, 1000, &t1), "a1");
+  ASSERT_STR_EQ(claim(s2, max, 1000, &t2), "a2");
+  ASSERT_STR_EQ(claim(big, max, 2000, NULL), ""); /* full */
+  /* s1 frees its slice and takes the next small job, passing the big one
+   * over; past reserve_after, its claim reserves the big job instead. */
+  ASSERT_INT_EQ(complete(s1, "a1", t1), SQ_OK);
+  ASSERT_STR_EQ(claim(s1, max, 1000, &t1), "a3");
+  sleep_ms(AFTER_MS + 5);
+  ASSERT_INT_EQ(complete(s1, "a3", t1), SQ_OK);
+  ASSERT_STR_EQ(claim(s1, max, 1000, NULL), ""); /* room held for the big job */
+  ASSERT(reservation(s1).present);
+  ASSERT_STR_EQ(reservation(s1).id, "big");
+  ASSERT_STR_EQ(reservation(s1).host, ""); /* s1 cannot run it */
+  ASSERT_INT_EQ(complete(s2, "a2", t2), SQ_OK);
+  ASSERT_STR_EQ(claim(s2, max, 1000, NULL), "");
+  ASSERT_STR_EQ(claim(big, max, 2000, NULL), "big");
+  ASSERT(!reserve_key_exists(qn));
+  ASSERT_INT_EQ(used_m(s1), 2000);
+  sq_queue_close(s1);
+  sq_queue_close(s2);
+  sq_queue_close(big);
+}
+
 TEST(host_role_expires) {
   char qn[64];
   sq_queue *w1, *w2, *tiny;
@@ -420,6 +462,15 @@ TEST(lost_claim_reply_is_undone) {
   ASSERT((q = sq_queue_open(redis_url, qn, 20, &err)) != NULL);
   sq_queue_set_claimer(q, "vm:lossy", 4000, 0);
   ASSERT_INT_EQ(submit(fast, "j1", 1, 1000), SQ_OK);
+  /* Connected, and the scripts loaded, before anything is slowed: on a
+   * loaded machine that may itself take a few tries at 20 ms. */
+  for (int i = 0; i < 50; i++) {
+    sq_queue_depth d;
+    if ((rc = sq_queue_depth_get(q, &d, &err)) == SQ_OK) break;
+    sleep_ms(100);
+  }
+  ASSERT_INT_EQ(rc, SQ_OK);
+  rc = SQ_EREDIS;
   /* 400,000 zero-size holds: the claim's sum over them outlasts 20 ms. */
   ASSERT_INT_EQ(raw_cmd(4, pad), SQ_OK);
   ASSERT_INT_EQ(sq_queue_claim(q, LEASE_MS, 4000, 4000, &c, &res, &err), SQ_EREDIS);
@@ -472,7 +523,7 @@ TEST(teardown) {
 
 TEST_MAIN(TEST_ENTRY(setup), TEST_ENTRY(without_reservation_the_big_job_starves),
           TEST_ENTRY(reserved_job_gets_the_budget), TEST_ENTRY(host_drains_its_own_capacity),
-          TEST_ENTRY(host_role_expires), TEST_ENTRY(cancel_clears_the_reservation),
+          TEST_ENTRY(reserved_by_workers_unable_to_run_it), TEST_ENTRY(host_role_expires), TEST_ENTRY(cancel_clears_the_reservation),
           TEST_ENTRY(stale_reservation_does_not_block),
           TEST_ENTRY(reserve_after_zero_drops_a_leftover),
           TEST_ENTRY(lost_claim_reply_is_undone), TEST_ENTRY(teardown))
