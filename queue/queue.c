@@ -92,12 +92,32 @@ static sq_errcode run(sq_queue *q, sq_script_id id, int nargs,
                         reply, err);
 }
 
+/* The claim script's LPOS came with Redis 6.0.6. */
+#define REDIS_VERSION_MIN 60006
+
 sq_errcode sq_queue_check_server(sq_queue *q, sq_err *err) {
   const char *argv[3] = {"CONFIG", "GET", "maxmemory-policy"};
   size_t len[3] = {6, 3, 16};
+  const char *info[2] = {"INFO", "server"};
+  size_t info_len[2] = {4, 6};
   redisReply *reply;
+  long version;
   sq_errcode rc = ready(q, err);
   if (rc != SQ_OK) return rc;
+  /* An older server runs every script until the first reservation, then
+   * fails every claim: refused at start instead. A server that does not say
+   * (INFO renamed away) is taken at its word. */
+  rc = sq_redis_command(q->redis, 2, info, info_len, &reply, err);
+  if (rc == SQ_OK) {
+    version = reply->type == REDIS_REPLY_STRING ? sq_redis_info_version(reply->str) : -1;
+    sq_redis_reply_free(reply);
+    if (version >= 0 && version < REDIS_VERSION_MIN)
+      return sq_err_set(err, SQ_ECONFIG,
+                        "redis %ld.%ld.%ld is too old: sheetq needs Redis 6.0.6 or later",
+                        version / 10000, version / 100 % 100, version % 100);
+  } else if (rc != SQ_EREDIS_REPLY) {
+    return rc;
+  }
   rc = sq_redis_command(q->redis, 3, argv, len, &reply, err);
   if (rc == SQ_EREDIS_REPLY) return SQ_OK; /* CONFIG disabled (managed Redis) */
   if (rc != SQ_OK) return rc;

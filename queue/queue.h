@@ -25,8 +25,9 @@ typedef struct sq_queue sq_queue;
 sq_queue *sq_queue_open(const char *redis_url, const char *name,
                         int command_timeout_ms, sq_err *err);
 void sq_queue_close(sq_queue *q);
-/* Checks the connection; warns (via the log) if maxmemory-policy is not
- * noeviction, because an evicting Redis silently loses jobs. */
+/* Checks the connection; refuses (SQ_ECONFIG) a Redis older than 6.0.6;
+ * warns (via the log) if maxmemory-policy is not noeviction, because an
+ * evicting Redis silently loses jobs. */
 sq_errcode sq_queue_check_server(sq_queue *q, sq_err *err);
 
 typedef struct sq_queue_item {

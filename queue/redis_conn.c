@@ -261,3 +261,12 @@ sq_errcode sq_redis_read(sq_redis *r, redisReply **reply, sq_err *err) {
 void sq_redis_reply_free(redisReply *reply) {
   if (reply) freeReplyObject(reply);
 }
+
+long sq_redis_info_version(const char *info) {
+  const char *v = info ? strstr(info, "redis_version:") : NULL;
+  unsigned major, minor, patch;
+  if (v == NULL || sscanf(v + 14, "%u.%u.%u", &major, &minor, &patch) != 3 || minor > 99 ||
+      patch > 99)
+    return -1;
+  return (long)major * 10000 + (long)minor * 100 + (long)patch;
+}

@@ -32,6 +32,10 @@ typedef struct sq_redis_url {
 sq_errcode sq_redis_url_parse(const char *url, sq_redis_url *out, sq_err *err);
 void sq_redis_url_free(sq_redis_url *u);
 
+/* From the text of INFO server, the server's version as major * 10000 +
+ * minor * 100 + patch (6.0.6 -> 60006); -1 if it says none. */
+long sq_redis_info_version(const char *info);
+
 /* command_timeout_ms bounds every reply wait (0: none, for BLPOP). */
 sq_redis *sq_redis_open(const char *url, int command_timeout_ms, sq_err *err);
 void sq_redis_close(sq_redis *r);

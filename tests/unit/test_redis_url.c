@@ -44,4 +44,17 @@ TEST(credentials) {
   ASSERT(strstr(parse("redis://:%zz@h:1/0"), "bad %-escape") != NULL);
 }
 
-TEST_MAIN(TEST_ENTRY(hosts_ports_and_databases), TEST_ENTRY(credentials))
+/* The version INFO server reports, for the worker's start-up check. */
+TEST(info_version) {
+  ASSERT_INT_EQ(sq_redis_info_version("# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:0\r\n"),
+                70015);
+  ASSERT_INT_EQ(sq_redis_info_version("redis_version:6.0.6\r\n"), 60006);
+  ASSERT_INT_EQ(sq_redis_info_version("redis_version:5.0.14\r\n"), 50014);
+  ASSERT(sq_redis_info_version("redis_version:6.0.5\r\n") < 60006);
+  ASSERT_INT_EQ(sq_redis_info_version("# Server\r\nuptime:3\r\n"), -1);
+  ASSERT_INT_EQ(sq_redis_info_version("redis_version:seven\r\n"), -1);
+  ASSERT_INT_EQ(sq_redis_info_version(NULL), -1);
+}
+
+TEST_MAIN(TEST_ENTRY(hosts_ports_and_databases), TEST_ENTRY(credentials),
+          TEST_ENTRY(info_version))
