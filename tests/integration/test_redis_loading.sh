@@ -99,4 +99,6 @@ done
 for j in $(sql "$T_DB" -e "SELECT id FROM sheetq_jobs"); do
   assert_eq done "$(own_redis HGET "sheetq:{$T_QUEUE}:job:$j" state)" "redis state of $j"
 done
+own_redis SHUTDOWN NOSAVE >/dev/null 2>&1 || true
+wait $redis_pid || true
 echo "ok: enqueue and worker wait for a loading redis, then work"
