@@ -200,6 +200,11 @@ out:
   return rc;
 }
 
+/* A Redis that answers LOADING is restarting with its data and will serve
+ * soon: enqueue waits for it rather than exit 75 and leave its batch in the
+ * ledger until a worker's ledger check (or a scheduler's retry) queues it. */
+#define REDIS_LOADING_WAIT_MS (5 * 60 * 1000L)
+
 /* --repair: the ledger is the source of truth; put back what Redis lost. */
 static sq_errcode repair(const sq_config *cfg, sq_err *err) {
   sq_repair_stats st;
@@ -212,6 +217,7 @@ static sq_errcode repair(const sq_config *cfg, sq_err *err) {
     goto out;
   }
   if ((rc = sq_ledger_migrate(db, err)) != SQ_OK ||
+      (rc = sq_queue_wait_loaded(q, REDIS_LOADING_WAIT_MS, err)) != SQ_OK ||
       (rc = sq_sync_repair(db, q, cfg->queue, &st, err)) != SQ_OK)
     goto out;
   printf("repair: queue %s: %zu unfinished job(s) in the ledger, %zu missing from "
@@ -338,7 +344,9 @@ int sq_cmd_enqueue(int argc, char **argv) {
   }
   if (n_push > 0) {
     if ((q = sq_queue_open(cfg.redis_url, cfg.queue, 10000, &err)) == NULL) goto fail;
-    if (sq_queue_check_server(q, &err) != SQ_OK) goto fail;
+    if (sq_queue_wait_loaded(q, REDIS_LOADING_WAIT_MS, &err) != SQ_OK ||
+        sq_queue_check_server(q, &err) != SQ_OK)
+      goto fail;
     if (sq_sync_push(db, q, to_push, n_push, &added, NULL, &err) != SQ_OK)
       goto fail;
   }

@@ -436,35 +436,44 @@ static sq_errcode fence_refused(sq_db *db, const sq_ledger_step *step, sq_err *e
  * An attempt's start and end each change the job's row, fenced by the lease
  * token, and the job's attempt rows. The job UPDATE is the fence: it changes
  * the job's row (one row: id is the primary key) or nothing, and only when it
- * changed the row may anything else of the transition be applied. All of it
- * goes to the server as one transaction (sq_db_transaction: one round trip,
- * on a connection opened with SQ_DB_MULTI_STATEMENTS as the worker's ledger
+ * applies may anything else of the transition be applied. All of it goes to
+ * the server as one transaction (sq_db_transaction: one round trip, on a
+ * connection opened with SQ_DB_MULTI_STATEMENTS as the worker's ledger
  * connection is), so the client cannot look at the fence's answer before the
- * follow-ups run. The server does instead:
+ * follow-ups run. The server does instead, for each step:
  *
- *   START TRANSACTION; UPDATE sheetq_jobs ... (the fence);
- *   SET @sq_fence = ROW_COUNT();
- *   <follow-up> ... WHERE @sq_fence = 1 AND ...; ...; COMMIT
+ *   SELECT COUNT(*) INTO @sq_fence FROM sheetq_jobs WHERE <fence> FOR UPDATE;
+ *   <follow-up> ... WHERE @sq_fence = 1 AND ...; ...;
+ *   UPDATE sheetq_jobs SET ... WHERE @sq_fence = 1 AND <fence>
  *
- * Why the guard is exact: ROW_COUNT() right after the UPDATE is the number
- * the client would read as its affected rows (rows changed; the connection
- * does not ask for CLIENT_FOUND_ROWS), so @sq_fence = 1 holds exactly when
- * the step-by-step version of this code (UPDATE, check affected rows, then
- * the follow-ups or a rollback) ran the follow-ups. The variable is set by
- * the statement right after the fence in the same session, and if the fence
- * fails the server runs nothing after it, so no value from an earlier call is
- * ever read. It does not depend on what the job row holds afterwards, which
- * is what makes it exact where a guard on the row's new contents would not
- * be: WHERE EXISTS (job has this token and state) also holds when this very
- * call is repeated after its first run committed (LEDGER_RETRY after a lost
- * reply): attempt_start would then mark its own attempt lost and insert it
- * twice, succeeded would rewrite the attempt's finished_at although the fence
- * refused, and attempt_failed with final = false (job back to runnable, same
- * token) would too; a job's row can also match without changing (a repeat in
- * the same millisecond: every column already holds the values), which the
- * fence counts as refused and EXISTS would not. With the fence refused, the
- * COMMIT commits nothing and fence_refused() works out why, as before (and,
- * for steps sent again after a lost connection, whether they had applied).
+ * and one COMMIT after the last step. The check reads the job's row as the
+ * fence will (a locking read sees the newest version at any isolation
+ * level) and, when it matches, locks it: nothing can change it before the
+ * fence, which therefore matches exactly when @sq_fence = 1, and the fence's
+ * own guard rules out the other way round. The variable is set while the
+ * check runs, in the same session, by the step's own first statement (an
+ * earlier step's value is never read), and no statement result sent to the
+ * client comes between: a guard of the form SET @sq_fence = ROW_COUNT()
+ * after the fence did not hold when the client died just after sending the
+ * round (a worker SIGKILLed): the server ran the rest and committed, and
+ * MariaDB had ROW_COUNT() lose the fence's count once it failed to send the
+ * fence's OK packet, so a job was committed succeeded without its attempt
+ * (test_db_ledger.c, fence_client_killed_mid_round).
+ *
+ * The guard is on the row before the fence, never on what it holds after:
+ * WHERE EXISTS (job has this token and state) on the new row would also hold
+ * when this very call is repeated after its first run committed
+ * (LEDGER_RETRY after a lost reply): attempt_start would then mark its own
+ * attempt lost and insert it twice, succeeded would rewrite the attempt's
+ * finished_at although the fence refused, and attempt_failed with final =
+ * false (job back to runnable, same token) would too. A repeat is refused by
+ * the fence's condition itself (a token no longer newer, a state moved on),
+ * except a failed step repeated within the same millisecond, whose row
+ * matches without changing: its follow-up then writes the values it already
+ * holds, and the client, which reads the fence's affected rows (rows
+ * changed), counts the step as refused. With the fence refused,
+ * fence_refused() works out why (and, for steps sent again after a lost
+ * connection, whether they had applied).
  *
  * Each follow-up must carry FENCE_PASSED in its WHERE (an INSERT is written
  * as INSERT ... SELECT ... FROM DUAL WHERE); sq_ledger_transitions checks. */
@@ -473,15 +482,26 @@ static sq_errcode fence_refused(sq_db *db, const sq_ledger_step *step, sq_err *e
 #define STEP_STMTS (2 + MAX_FOLLOW_UPS)
 #define STEP_PARAMS 7
 
-/* A step as statements: the fence, the guard, the follow-ups. Every step
+/* The check and the fence of a step, from the fence's SET list and WHERE
+ * condition. */
+#define FENCE_CHECK(where) \
+  "SELECT COUNT(*) INTO @sq_fence FROM sheetq_jobs WHERE " where " FOR UPDATE"
+#define FENCE(set, where) "UPDATE sheetq_jobs SET " set " WHERE " FENCE_PASSED " AND " where
+
+/* A step as statements: the check, the follow-ups, the fence. Every step
  * binds :id, :attempt and :token; its builder (*_sql) adds its own. */
 typedef struct step_sql {
+  const char *check;
   const char *fence;
   const char *const *then;
   size_t n_then;
   sq_param p[STEP_PARAMS];
   size_t n_p;
 } step_sql;
+
+#define START_WHERE                                                        \
+  "id = :id AND state IN ('submitted','runnable','running') "              \
+  "AND (lease_token IS NULL OR lease_token < :token)"
 
 static void start_sql(const sq_ledger_step *s, step_sql *q) {
   static const char *const then[] = {
@@ -493,31 +513,37 @@ static void start_sql(const sq_ledger_step *s, step_sql *q) {
       "INSERT INTO sheetq_attempts (job_id, attempt, lease_token, worker, outcome, "
       "started_at) SELECT :id, :attempt, :token, :worker, 'running', UTC_TIMESTAMP(3) "
       "FROM DUAL WHERE " FENCE_PASSED};
-  q->fence = "UPDATE sheetq_jobs SET state = 'running', attempts = :attempt, "
-             "lease_token = :token, worker = :worker, "
-             "started_at = COALESCE(started_at, UTC_TIMESTAMP(3)), "
-             "updated_at = UTC_TIMESTAMP(3) WHERE id = :id "
-             "AND state IN ('submitted','runnable','running') "
-             "AND (lease_token IS NULL OR lease_token < :token)";
+  q->check = FENCE_CHECK(START_WHERE);
+  q->fence = FENCE("state = 'running', attempts = :attempt, lease_token = :token, "
+                   "worker = :worker, started_at = COALESCE(started_at, UTC_TIMESTAMP(3)), "
+                   "updated_at = UTC_TIMESTAMP(3)",
+                   START_WHERE);
   q->then = then;
   q->n_then = 2;
   q->p[q->n_p++] = SQ_P_STR("worker", s->worker);
 }
+
+#define SUCCEEDED_WHERE "id = :id AND state = 'running' AND lease_token = :token"
 
 static void succeeded_sql(const sq_ledger_step *s, step_sql *q) {
   static const char *const then[] = {
       "UPDATE sheetq_attempts SET outcome = 'succeeded', finished_at = "
       "UTC_TIMESTAMP(3) WHERE " FENCE_PASSED " AND job_id = :id "
       "AND attempt = :attempt AND lease_token = :token"};
-  q->fence = "UPDATE sheetq_jobs SET state = 'succeeded', output_key = :key, "
-             "rows_written = :rows, last_error_code = NULL, last_error = NULL, "
-             "finished_at = UTC_TIMESTAMP(3), updated_at = UTC_TIMESTAMP(3) "
-             "WHERE id = :id AND state = 'running' AND lease_token = :token";
+  q->check = FENCE_CHECK(SUCCEEDED_WHERE);
+  q->fence = FENCE("state = 'succeeded', output_key = :key, rows_written = :rows, "
+                   "last_error_code = NULL, last_error = NULL, "
+                   "finished_at = UTC_TIMESTAMP(3), updated_at = UTC_TIMESTAMP(3)",
+                   SUCCEEDED_WHERE);
   q->then = then;
   q->n_then = 1;
   q->p[q->n_p++] = SQ_P_STR("key", s->output_key);
   q->p[q->n_p++] = SQ_P_U64("rows", s->rows);
 }
+
+#define FAILED_WHERE                                                       \
+  "id = :id AND state IN ('submitted','runnable','running') "              \
+  "AND COALESCE(lease_token, 0) = :token"
 
 /* A job that never started (malformed, found unrunnable before the claim
  * reached the ledger) has no token yet: token 0 fences nothing. */
@@ -526,12 +552,12 @@ static void failed_sql(const sq_ledger_step *s, step_sql *q) {
       "UPDATE sheetq_attempts SET outcome = 'failed', error_code = :code, "
       "error = :msg, finished_at = UTC_TIMESTAMP(3) WHERE " FENCE_PASSED " "
       "AND job_id = :id AND attempt = :attempt AND lease_token = :token"};
-  q->fence = "UPDATE sheetq_jobs SET state = :state, live = IF(:final, NULL, 1), "
-             "attempts = GREATEST(attempts, :attempt), last_error_code = :code, "
-             "last_error = :msg, finished_at = IF(:final, UTC_TIMESTAMP(3), NULL), "
-             "updated_at = UTC_TIMESTAMP(3) WHERE id = :id "
-             "AND state IN ('submitted','runnable','running') "
-             "AND COALESCE(lease_token, 0) = :token";
+  q->check = FENCE_CHECK(FAILED_WHERE);
+  q->fence = FENCE("state = :state, live = IF(:final, NULL, 1), "
+                   "attempts = GREATEST(attempts, :attempt), last_error_code = :code, "
+                   "last_error = :msg, finished_at = IF(:final, UTC_TIMESTAMP(3), NULL), "
+                   "updated_at = UTC_TIMESTAMP(3)",
+                   FAILED_WHERE);
   q->then = then;
   q->n_then = 1;
   q->p[q->n_p++] = SQ_P_STR("code", sq_errname(s->reason));
@@ -541,8 +567,8 @@ static void failed_sql(const sq_ledger_step *s, step_sql *q) {
 }
 
 /* DESIGN: steps of different jobs share one transaction, each fenced on its
- * own. Every step's guard is set by the statement right after its own fence,
- * so the argument above holds step by step: a refused step applies nothing
+ * own. Every step's guard is set by its own check, so the argument above
+ * holds step by step: a refused step applies nothing
  * and does not stop the others. One round trip and one commit (one redo-log
  * flush) for all of them: the worker writes the success of one attempt with
  * the starts of the next ones. */
@@ -570,9 +596,7 @@ sq_errcode sq_ledger_transitions(sq_db *db, sq_ledger_step *steps, size_t n,
     case SQ_STEP_SUCCEEDED: succeeded_sql(&steps[i], &q[i]); break;
     case SQ_STEP_FAILED: failed_sql(&steps[i], &q[i]); break;
     }
-    fence_at[i] = k;
-    stmts[k++] = (sq_db_stmt){q[i].fence, q[i].p, q[i].n_p};
-    stmts[k++] = (sq_db_stmt){"SET @sq_fence = ROW_COUNT()", NULL, 0};
+    stmts[k++] = (sq_db_stmt){q[i].check, q[i].p, q[i].n_p};
     for (size_t j = 0; j < q[i].n_then; j++) {
       if (strstr(q[i].then[j], FENCE_PASSED) == NULL) {
         rc = sq_err_set(err, SQ_EINTERNAL, "ledger: a follow-up is not fenced");
@@ -580,6 +604,8 @@ sq_errcode sq_ledger_transitions(sq_db *db, sq_ledger_step *steps, size_t n,
       }
       stmts[k++] = (sq_db_stmt){q[i].then[j], q[i].p, q[i].n_p};
     }
+    fence_at[i] = k;
+    stmts[k++] = (sq_db_stmt){q[i].fence, q[i].p, q[i].n_p};
   }
   rc = n == 0 ? SQ_OK : sq_db_transaction(db, stmts, k, affected, NULL, err);
 out:

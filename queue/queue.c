@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "queue/redis_conn.h"
@@ -129,6 +130,30 @@ sq_errcode sq_queue_check_server(sq_queue *q, sq_err *err) {
             reply->element[1]->str);
   sq_redis_reply_free(reply);
   return SQ_OK;
+}
+
+sq_errcode sq_queue_wait_loaded(sq_queue *q, long max_ms, sq_err *err) {
+  const char *argv[1] = {"PING"};
+  size_t len[1] = {4};
+  long waited_ms = 0, step_ms = 100;
+  for (;;) {
+    redisReply *reply;
+    struct timespec ts;
+    sq_errcode rc = sq_redis_command(q->redis, 1, argv, len, &reply, err);
+    if (rc == SQ_OK) {
+      sq_redis_reply_free(reply);
+      if (waited_ms > 0) SQ_INFO("redis has loaded its dataset; going on");
+      return SQ_OK;
+    }
+    if (!sq_redis_err_is_loading(err) || waited_ms >= max_ms) return rc;
+    if (waited_ms == 0)
+      SQ_WARN("redis is loading its dataset; waiting up to %ld s for it", max_ms / 1000);
+    ts.tv_sec = step_ms / 1000;
+    ts.tv_nsec = (step_ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+    waited_ms += step_ms;
+    if (step_ms < 2000) step_ms *= 2;
+  }
 }
 
 sq_errcode sq_queue_submit(sq_queue *q, sq_queue_item *items, size_t n,

@@ -29,6 +29,10 @@ void sq_queue_close(sq_queue *q);
  * warns (via the log) if maxmemory-policy is not noeviction, because an
  * evicting Redis silently loses jobs. */
 sq_errcode sq_queue_check_server(sq_queue *q, sq_err *err);
+/* Waits, up to max_ms, while Redis answers LOADING (it is reading its
+ * dataset after a restart), logging once that it waits. Any other answer
+ * ends the wait at once: SQ_OK if Redis serves, else its error. */
+sq_errcode sq_queue_wait_loaded(sq_queue *q, long max_ms, sq_err *err);
 
 typedef struct sq_queue_item {
   const char *id;

@@ -143,6 +143,11 @@ static sq_errcode check_reply(sq_redis *r, redisReply *reply, sq_err *err) {
                     "redis %s:%u: %.300s", r->url.host, r->url.port, reply->str);
 }
 
+bool sq_redis_err_is_loading(const sq_err *err) {
+  /* check_reply's message: "redis HOST:PORT: " and the server's reply. */
+  return err->code == SQ_EREDIS && strstr(err->msg, ": LOADING ") != NULL;
+}
+
 static sq_errcode connect_now(sq_redis *r, sq_err *err) {
   struct timeval tv = {2, 0};
   redisReply *reply = NULL;

@@ -51,6 +51,10 @@ sq_errcode sq_redis_append(sq_redis *r, int argc, const char **argv,
                            const size_t *argvlen, sq_err *err);
 sq_errcode sq_redis_read(sq_redis *r, struct redisReply **reply, sq_err *err);
 void sq_redis_reply_free(struct redisReply *reply);
+/* true if err is a LOADING reply: the server is up and still reading its
+ * dataset after a restart. */
+bool sq_redis_err_is_loading(const sq_err *err);
+
 /* Makes sure the connection is up (reconnecting if needed). */
 sq_errcode sq_redis_ensure(sq_redis *r, sq_err *err);
 

@@ -845,7 +845,11 @@ static void repair(supervisor *sv) {
   if (uv_now(sv->loop) < sv->next_repair_ms) return;
   sv->next_repair_ms = uv_now(sv->loop) + (uint64_t)interval_ms;
   if (sq_queue_take_turn(sv->queue, "ledger_check", interval_ms, &mine, &e) != SQ_OK) {
+    /* Redis is out of reach or still loading: try again in a second, not
+     * an interval later (the check is what queues jobs an enqueue left in
+     * the ledger when it could not reach Redis). */
     SQ_WARN("ledger check skipped (will retry): %s", e.msg);
+    sv->next_repair_ms = uv_now(sv->loop) + 1000;
     return;
   }
   if (!mine) {

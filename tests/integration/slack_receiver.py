@@ -6,7 +6,9 @@ POST is appended to --log as one JSON line: {"n", "t" (epoch seconds),
 "path", "status" (what it answered), "body" (the parsed JSON, or the raw
 text if it is not JSON)}. --script lists the answers to the first requests,
 e.g. "429:3,500,500": a 429 with "Retry-After: 3", then two 500s; every
-request after those gets 200 "ok". Runs until killed.
+request after those gets 200 "ok". The body is Slack's word for the status:
+"invalid_blocks" with a 400, "rate_limited" with a 429, "server_error" with
+any other error. Runs until killed.
 """
 import argparse
 import http.server
@@ -49,7 +51,7 @@ def main():
                 with open(args.log, "a", encoding="utf-8") as log:
                     log.write(json.dumps({"n": n, "t": time.time(), "path": self.path,
                                           "status": status, "body": body}) + "\n")
-            reply = b"ok" if status == 200 else b"rate_limited" if status == 429 else b"server_error"
+            reply = {200: b"ok", 400: b"invalid_blocks", 429: b"rate_limited"}.get(status, b"server_error")
             self.send_response(status)
             if retry_after is not None:
                 self.send_header("Retry-After", retry_after)

@@ -8,10 +8,15 @@
  * connection opened with SQ_DB_MULTI_STATEMENTS, as the worker's ledger
  * connection is; what the tables hold is read back with plain SELECTs.
  */
+#include <signal.h>
 #include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/db.h"
@@ -556,6 +561,119 @@ TEST(fence_steps_together) {
   ASSERT_STR_EQ(rows(db, "SELECT @@in_transaction"), "0");
 }
 
+/* Makes the sockets opened since `before` (a bitmap of the descriptors
+ * open then) close with a reset: a process killed with results unread. */
+static void reset_on_close(const unsigned char before[128]) {
+  struct linger l = {1, 0};
+  for (int fd = 3; fd < 1024; fd++) {
+    struct stat st;
+    if ((before[fd / 8] & (1u << (fd % 8))) || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+      continue;
+    (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  }
+}
+
+static void open_fds(unsigned char set[128]) {
+  memset(set, 0, 128);
+  for (int fd = 0; fd < 1024; fd++) {
+    struct stat st;
+    if (fstat(fd, &st) == 0) set[fd / 8] |= (unsigned char)(1u << (fd % 8));
+  }
+}
+
+/* A worker SIGKILLed just after sending a round (chaos kills them at any
+ * moment): the server still runs the statements it received, and commits,
+ * with nobody reading the results. Each step must then apply whole or not
+ * at all: a job succeeded in the ledger without its succeeded attempt, or
+ * running with no attempt row, is what a guard that depends on the results
+ * reaching the client leaves behind (seen in the chaos test: MariaDB 10.11
+ * has ROW_COUNT() lose the count of a statement whose OK packet it failed
+ * to send). To get there every time, another connection holds the job's
+ * row, so the round waits on its lock; the worker is killed while it waits
+ * (its connection set to close with a reset, as a process killed with
+ * results unread does), and the lock is let go. Without the reset, a
+ * client that had read every result so far closes cleanly and the server's
+ * next write still succeeds: the damage then depends on timing. */
+TEST(fence_client_killed_mid_round) {
+  enum { ROUNDS = 3 };
+  char done[SQ_ID_SIZE], next[SQ_ID_SIZE], sql[512];
+  char waits[512];
+  sq_err err;
+  NEED_CONNECTIONS();
+  /* The round has reached the server and runs into the held row: some
+   * connection but this one is in a statement on sheetq_jobs (the holder
+   * and the ledger connection are idle). */
+  snprintf(waits, sizeof waits, "SELECT COUNT(*) FROM information_schema.processlist "
+           "WHERE db = '%s' AND command = 'Query' AND info LIKE '%%sheetq_jobs%%' "
+           "AND id <> CONNECTION_ID()", test_db);
+  for (int i = 0; i < ROUNDS; i++) {
+    sq_db *holder = sq_db_open(test_url, 0, &err);
+    int go[2], n;
+    char byte = 0;
+    pid_t pid;
+    ASSERT(holder != NULL);
+    ASSERT_INT_EQ(new_job(admin, 1000 + 2 * (uint64_t)i, done), SQ_OK);
+    ASSERT_INT_EQ(new_job(admin, 1001 + 2 * (uint64_t)i, next), SQ_OK);
+    ASSERT_INT_EQ(attempt_start(ledger, done, 1, 5, "w", &err), SQ_OK);
+    ASSERT_INT_EQ(sq_db_begin(holder, &err), SQ_OK);
+    snprintf(sql, sizeof sql, "SELECT id FROM sheetq_jobs WHERE id = '%s' FOR UPDATE", done);
+    ASSERT_STR_EQ(rows(holder, sql), done);
+    ASSERT(pipe(go) == 0);
+    fflush(NULL);
+    pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) { /* the worker: its round, as ledger_round sends it */
+      unsigned char before[128];
+      sq_db *db;
+      open_fds(before);
+      db = sq_db_open(test_url, SQ_DB_MULTI_STATEMENTS | SQ_DB_READ_COMMITTED, &err);
+      reset_on_close(before);
+      sq_ledger_step steps[] = {
+          {.kind = SQ_STEP_SUCCEEDED, .job_id = done, .attempt = 1, .token = 5,
+           .worker = "w", .output_key = "k.xlsx", .rows = 1},
+          {.kind = SQ_STEP_START, .job_id = next, .attempt = 1, .token = 6, .worker = "w"},
+      };
+      if (db == NULL || write(go[1], "g", 1) != 1) _exit(3);
+      (void)sq_ledger_transitions(db, steps, 2, &err);
+      _exit(0); /* not reached: it waits for the lock until killed */
+    }
+    close(go[1]);
+    n = (int)read(go[0], &byte, 1);
+    close(go[0]);
+    ASSERT(n == 1 && byte == 'g');
+    for (int t = 0; t < 600 && strcmp(rows(admin, waits), "1") != 0; t++) {
+      struct timespec d = {0, 50 * 1000000L};
+      nanosleep(&d, NULL);
+    }
+    ASSERT_STR_EQ(rows(admin, waits), "1");
+    { /* well into its wait for the lock (this is no timing assertion) */
+      struct timespec d = {0, 300 * 1000000L};
+      nanosleep(&d, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    sq_db_rollback(holder); /* the round goes on, its client gone */
+    sq_db_close(holder);
+    /* Until the server has run what it received and dropped the
+     * connection: only ours (admin, ledger) are left. */
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM information_schema.processlist "
+             "WHERE db = '%s'", test_db);
+    for (int t = 0; t < 600 && strcmp(rows(admin, sql), "2") != 0; t++) {
+      struct timespec d = {0, 50 * 1000000L};
+      nanosleep(&d, NULL);
+    }
+    ASSERT_STR_EQ(rows(admin, sql), "2");
+    if (strncmp(job_of(done), "succeeded|", 10) == 0)
+      ASSERT_STR_EQ(attempts_of(done), "1|5|succeeded|-|1");
+    else
+      ASSERT_STR_EQ(attempts_of(done), "1|5|running|-|0");
+    if (strncmp(job_of(next), "running|", 8) == 0)
+      ASSERT_STR_EQ(attempts_of(next), "1|6|running|-|0");
+    else
+      ASSERT_STR_EQ(attempts_of(next), "");
+  }
+}
+
 /* Two workers start neighbouring jobs in the same moment. At REPEATABLE
  * READ the start's search for an earlier running attempt, finding none,
  * locks the gap where the job's rows would be, and the other's INSERT into
@@ -620,5 +738,6 @@ TEST_MAIN(TEST_ENTRY(setup), TEST_ENTRY(transaction_affected_rows),
           TEST_ENTRY(transaction_error_rolls_back), TEST_ENTRY(transaction_one_statement_each),
           TEST_ENTRY(transaction_lock_timeout), TEST_ENTRY(transaction_lost_connection),
           TEST_ENTRY(fence_start_and_succeed), TEST_ENTRY(fence_failures),
-          TEST_ENTRY(fence_steps_together), TEST_ENTRY(read_committed_takes_no_gap_locks),
+          TEST_ENTRY(fence_steps_together), TEST_ENTRY(fence_client_killed_mid_round),
+          TEST_ENTRY(read_committed_takes_no_gap_locks),
           TEST_ENTRY(teardown))
