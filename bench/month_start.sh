@@ -2,7 +2,8 @@
 # Month-start peak (issue 7): every report of a month exported at once.
 #
 #   bench/month_start.sh [--scale F] [--runs N] [--period YYYY-MM]
-#                        [--baseline SHEETQ] [--no-peers]
+#                        [--baseline SHEETQ] [--no-peers] [--db-cpus N]
+#                        [--job-vcpus X]
 #
 # Workload (scale 1): scripts/demo_data.sh with 2,000 reports over 200
 # tenants, 10-60 items per report, record counts Zipf-like (exponent 1.4)
@@ -21,6 +22,14 @@
 # --baseline runs another sheetq build (an older commit's) on the same data,
 # its runs alternating with the measured build's, and prints both and their
 # ratio; --no-peers skips the single-process and Python runs.
+# --db-cpus N gives MariaDB and Redis the last N CPUs of their own and runs
+# everything measured (the floor's renders, sheetq, Python) on the others,
+# as if the database were another machine (production: Aurora); the floor
+# and the workers then count only those CPUs, and "floor with reading"
+# leaves mariadbd out (it no longer takes the renderers' CPU).
+# --job-vcpus X sizes sheetq's jobs (default 1: one job per CPU); 0.5 runs
+# two per CPU, so that a CPU has a job to render while another waits for a
+# database on other CPUs.
 # Prints the figures and ratios on stdout, progress on stderr. Needs root
 # once (scripts/setup.sh) and ~8 GB of free disk at scale 1.
 # shellcheck source=bench/lib.sh
@@ -31,6 +40,8 @@ runs=3
 baseline=
 peers=1
 period=2026-10
+db_cpus=0
+job_vcpus=1
 while (($# > 0)); do
   case $1 in
   --scale) scale=${2:?--scale needs a value}; shift 2 ;;
@@ -38,20 +49,33 @@ while (($# > 0)); do
   --period) period=${2:?--period needs a value}; shift 2 ;;
   --baseline) baseline=${2:?--baseline needs a sheetq binary}; shift 2 ;;
   --no-peers) peers=0; shift ;;
+  --db-cpus) db_cpus=${2:?--db-cpus needs a value}; shift 2 ;;
+  --job-vcpus) job_vcpus=${2:?--job-vcpus needs a value}; shift 2 ;;
   *) sed -n '4,5p' "$0" | sed 's/^# *//' >&2; exit 2 ;;
   esac
 done
 [[ $scale =~ ^([0-9]+(\.[0-9]+)?|\.[0-9]+)$ ]] || { echo "--scale: expected a decimal" >&2; exit 2; }
 [[ $runs =~ ^[1-9]$ ]] || { echo "--runs: expected 1-9" >&2; exit 2; }
 [[ $period =~ ^[0-9]{4}-(0[1-9]|1[0-2])$ ]] || { echo "--period: expected YYYY-MM" >&2; exit 2; }
+[[ $job_vcpus =~ ^(1|0\.(125|25|5))$ ]] || { echo "--job-vcpus: expected 1, 0.5, 0.25 or 0.125" >&2; exit 2; }
 
-ncpu=$(nproc)
+all_cpus=$(nproc)
+[[ $db_cpus =~ ^[0-9]+$ ]] && ((db_cpus < all_cpus)) ||
+  { echo "--db-cpus: expected 0 to $((all_cpus - 1))" >&2; exit 2; }
+ncpu=$((all_cpus - db_cpus)) # the CPUs the measured work runs on
+on_work_cpus=()              # the prefix that keeps a command on them
+((db_cpus > 0)) && on_work_cpus=(taskset -c "0-$((ncpu - 1))")
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
 say() { echo "month_start: $*" >&2; }
 
 bench_init
+if ((db_cpus > 0)); then
+  for pid in "$(cat "$B_DIR/srv/mariadb/mariadbd.pid")" "$(cat "$B_DIR/srv/redis/redis.pid")"; do
+    taskset -a -cp "$ncpu-$((all_cpus - 1))" "$pid" >/dev/null
+  done
+fi
 load_before=$(uptime | sed 's/.*load average: //')
 
 # ---- workload ------------------------------------------------------------
@@ -82,7 +106,7 @@ raw_s=0 cells=0 i=0 read_cpu_s=0 db0=$(db_cpu_s)
 while read -r _tenant report; do
   # Its temporary files in memory, whatever the size: the floor gets what
   # sheetq gives only small reports (exporter/scratch.h).
-  "$B_ROOT/build-release/bench/raw_render" --tmpdir /dev/shm "$report" "$period" \
+  "${on_work_cpus[@]}" "$B_ROOT/build-release/bench/raw_render" --tmpdir /dev/shm "$report" "$period" \
     "$B_DIR/raw.xlsx" >"$B_DIR/raw.txt" || { say "raw_render $report failed"; exit 1; }
   read -r _ s c _ l <"$B_DIR/raw.txt"
   raw_s=$(calc "$raw_s + $s") cells=$((cells + c)) i=$((i + 1)) read_cpu_s=$(calc "$read_cpu_s + $l")
@@ -94,7 +118,11 @@ floor_s=$(calc "$raw_s / $ncpu")
 # query, parse and prepare the rows, and the server's CPU to serve them
 # (mariadbd during the floor's loads; it runs on the same cores here).
 db_read_s=$(calc "$(db_cpu_s) - $db0")
-floor_read_s=$(calc "($raw_s + $read_cpu_s + $db_read_s) / $ncpu")
+if ((db_cpus > 0)); then
+  floor_read_s=$(calc "($raw_s + $read_cpu_s) / $ncpu")
+else
+  floor_read_s=$(calc "($raw_s + $read_cpu_s + $db_read_s) / $ncpu")
+fi
 
 # ---- sheetq --------------------------------------------------------------
 # run_sheetq LABEL WORKER-ARGS...: enqueues the period on an empty ledger and
@@ -107,10 +135,10 @@ run_sheetq() {
   redis-cli -u "$SHEETQ_REDIS_URL" FLUSHDB >/dev/null
   rm -rf "$B_DIR/out" && mkdir -p "$B_DIR/out"
   t0=$(now)
-  SHEETQ_JOB_VCPUS=1 "$run_bin" enqueue --period "$period" >/dev/null 2>"$B_DIR/enqueue.log" ||
+  SHEETQ_JOB_VCPUS=$job_vcpus "$run_bin" enqueue --period "$period" >/dev/null 2>"$B_DIR/enqueue.log" ||
     { cat "$B_DIR/enqueue.log" >&2; exit 1; }
   db0=$(db_cpu_s)
-  "$run_bin" worker --burst "$@" 2>"$B_DIR/worker-$label.log" ||
+  "${on_work_cpus[@]}" "$run_bin" worker --burst "$@" 2>"$B_DIR/worker-$label.log" ||
     { tail -5 "$B_DIR/worker-$label.log" >&2; exit 1; }
   wall=$(since "$t0")
   db_run_s=$(calc "$(db_cpu_s) - $db0")
@@ -132,7 +160,7 @@ for ((r = 1; r <= runs; r++)); do
     say "  makespan $m s"
     base_makespans+=("$m")
   fi
-  say "sheetq run $r/$runs: one worker, --vcpus $ncpu, jobs of 1 vCPU"
+  say "sheetq run $r/$runs: one worker, --vcpus $ncpu, jobs of $job_vcpus vCPU"
   run_sheetq "all-$r" --vcpus "$ncpu"
   read -r m w rows dbr <"$B_DIR/result"
   say "  makespan $m s, wall $w s, mariadbd CPU $dbr s"
@@ -151,7 +179,7 @@ if ((peers)); then
   # ---- Python ------------------------------------------------------------
   say "python: PyMySQL + XlsxWriter, $ncpu processes"
   rm -rf "$B_DIR/out" && mkdir -p "$B_DIR/out"
-  /usr/bin/python3 bench/month_start_python.py "$period" "$B_DIR/out" "$ncpu" >"$B_DIR/result"
+  "${on_work_cpus[@]}" /usr/bin/python3 bench/month_start_python.py "$period" "$B_DIR/out" "$ncpu" >"$B_DIR/result"
   read -r _ _ py_m _ py_w _ py_reports _ py_rows <"$B_DIR/result"
   ((py_reports == n_targets && py_rows == rows)) ||
     { say "python exported $py_reports reports, $py_rows rows; sheetq $n_targets, $rows"; exit 1; }
@@ -162,12 +190,12 @@ fi
 # ---- report --------------------------------------------------------------
 load_after=$(uptime | sed 's/.*load average: //')
 cat <<EOF
-month-start peak, period $period, scale $scale, $ncpu CPUs; load average before: $load_before, after: $load_after
+month-start peak, period $period, scale $scale, $ncpu CPUs measured$( ((db_cpus > 0)) && echo " (MariaDB and Redis on $db_cpus more of their own)"); load average before: $load_before, after: $load_after
 workload            $n_targets reports of $n_tenants tenants, $rows records, $cells cells (largest report: $max_records records)
 load time           $load_s s (scripts/demo_data.sh)
 floor               $floor_s s (sum of raw renders $raw_s s / $ncpu cores)
 reading             client $read_cpu_s s CPU (queries, JSON parsing, preparation), mariadbd $db_read_s s CPU: floor with reading $floor_read_s s
-sheetq              makespan $sq_m s (median of $runs: ${sq_makespans[*]}), wall $sq_w s; makespan / floor = $(calc "$sq_m / $floor_s" 2) (target <= 1.15); / floor with reading = $(calc "$sq_m / $floor_read_s" 2); mariadbd CPU ${sq_db[*]} s
+sheetq              jobs of $job_vcpus vCPU: makespan $sq_m s (median of $runs: ${sq_makespans[*]}), wall $sq_w s; makespan / floor = $(calc "$sq_m / $floor_s" 2) (target <= 1.15); / floor with reading = $(calc "$sq_m / $floor_read_s" 2); mariadbd CPU ${sq_db[*]} s
 EOF
 if [[ -n $baseline ]]; then
   base_m=$(printf '%s\n' "${base_makespans[@]}" | median)
