@@ -76,7 +76,12 @@ static sq_errcode add_text(sq_row_batch *b, const char *s, size_t len, uint32_t 
   return sq_buf_add(&b->text, clean, n + 1); /* with its NUL */
 }
 
-static const sq_item_slot *find_slot(const sq_row_layout *l, const char *key) {
+/* The slot of a values key (an item id in decimal). *next is where the
+ * record's next key is looked for first: forms store their values in item
+ * order, so the slot after the last one found is nearly always right, and
+ * that saves a binary search whose branches the CPU cannot predict (the
+ * hottest part of preparing a record, by perf). */
+static const sq_item_slot *find_slot(const sq_row_layout *l, const char *key, size_t *next) {
   uint64_t id = 0;
   size_t lo = 0, hi = l->n_slots;
   if (key == NULL || *key == '\0') return NULL;
@@ -85,9 +90,13 @@ static const sq_item_slot *find_slot(const sq_row_layout *l, const char *key) {
     if (d > 9 || id > (UINT64_MAX - d) / 10) return NULL;
     id = id * 10 + d;
   }
+  if (*next < l->n_slots && l->slots[*next].id == id) return &l->slots[(*next)++];
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (l->slots[mid].id == id) return &l->slots[mid];
+    if (l->slots[mid].id == id) {
+      *next = mid + 1;
+      return &l->slots[mid];
+    }
     if (l->slots[mid].id < id)
       lo = mid + 1;
     else
@@ -159,8 +168,9 @@ sq_errcode sq_row_batch_add(sq_row_batch *b, const sq_row_layout *layout,
     if (values == NULL || !cJSON_IsObject(values)) {
       b->bad_values_json++;
     } else {
+      size_t next = 0;
       for (const cJSON *v = values->child; v != NULL && rc == SQ_OK; v = v->next) {
-        const sq_item_slot *slot = find_slot(layout, v->string);
+        const sq_item_slot *slot = find_slot(layout, v->string, &next);
         if (slot == NULL)
           b->unknown_items++;
         else

@@ -42,6 +42,27 @@ TEST(typed_cells_in_their_columns) {
   sq_row_batch_free(&b);
 }
 
+/* Keys in item order take the look-up's fast path (the slot after the last
+ * one found); a repeated key, a jump back and an unknown key in between
+ * fall back to the search. Either way each value lands in its column. */
+TEST(keys_in_and_out_of_item_order) {
+  sq_row_batch b;
+  sq_err e;
+  static const int want[] = {2, 3, 4, 5, 2, 2, 5, 3};
+  ASSERT_INT_EQ(sq_row_batch_init(&b, &e), SQ_OK);
+  ASSERT_INT_EQ(add(&b, NULL, NULL, "{\"5\": 1, \"7\": \"a\", \"9\": \"2026-10-05\", \"12\": false}"),
+                SQ_OK);
+  ASSERT_INT_EQ(add(&b, NULL, NULL, "{\"5\": 1, \"5\": 2, \"6\": 0, \"12\": true, \"7\": \"b\"}"),
+                SQ_OK);
+  ASSERT_INT_EQ(b.n_rows, 2);
+  ASSERT_INT_EQ(b.rows[0].n_cells, 4);
+  ASSERT_INT_EQ(b.rows[1].n_cells, 4);
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) ASSERT_INT_EQ(b.cells[i].col, want[i]);
+  ASSERT(b.cells[5].v.number == 2);
+  ASSERT_INT_EQ(b.unknown_items, 1);
+  sq_row_batch_free(&b);
+}
+
 TEST(messy_records_are_counted_not_fatal) {
   sq_row_batch b;
   sq_err e;
@@ -80,5 +101,6 @@ TEST(full_after_a_batch_and_reset_empties) {
   sq_row_batch_free(&b);
 }
 
-TEST_MAIN(TEST_ENTRY(typed_cells_in_their_columns), TEST_ENTRY(messy_records_are_counted_not_fatal),
+TEST_MAIN(TEST_ENTRY(typed_cells_in_their_columns), TEST_ENTRY(keys_in_and_out_of_item_order),
+          TEST_ENTRY(messy_records_are_counted_not_fatal),
           TEST_ENTRY(full_after_a_batch_and_reset_empties))
