@@ -466,14 +466,16 @@ static sq_errcode fence_refused(sq_db *db, const sq_ledger_step *step, sq_err *e
  * (LEDGER_RETRY after a lost reply): attempt_start would then mark its own
  * attempt lost and insert it twice, succeeded would rewrite the attempt's
  * finished_at although the fence refused, and attempt_failed with final =
- * false (job back to runnable, same token) would too. A repeat is refused by
- * the fence's condition itself (a token no longer newer, a state moved on),
- * except a failed step repeated within the same millisecond, whose row
- * matches without changing: its follow-up then writes the values it already
- * holds, and the client, which reads the fence's affected rows (rows
- * changed), counts the step as refused. With the fence refused,
- * fence_refused() works out why (and, for steps sent again after a lost
- * connection, whether they had applied).
+ * false (job back to runnable, same token) would too. A repeated start or
+ * success is refused by the fence's condition itself (the token is no longer
+ * newer, the state has moved on). A repeated non-final failure is not: the
+ * row stays runnable under the same token, which its condition accepts, so
+ * the repeat writes its attempt's outcome again with what it carries (a
+ * resend carries the same; the ROW_COUNT() guard before did the same).
+ * Within the same millisecond its fence changes nothing, and the client,
+ * which reads the fence's affected rows (rows changed), counts the step as
+ * refused. With the fence refused, fence_refused() works out why (and, for
+ * steps sent again after a lost connection, whether they had applied).
  *
  * Each follow-up must carry FENCE_PASSED in its WHERE (an INSERT is written
  * as INSERT ... SELECT ... FROM DUAL WHERE); sq_ledger_transitions checks. */

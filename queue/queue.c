@@ -70,11 +70,37 @@ void sq_queue_close(sq_queue *q) {
   free(q);
 }
 
+/* The claim script's LPOS came with Redis 6.0.6. */
+#define REDIS_VERSION_MIN 60006
+
+/* An older server runs every script until the first reservation, then fails
+ * every claim: refused before the scripts are first loaded instead, which is
+ * also the first time a worker that started while Redis was down reaches it.
+ * A server that does not say (INFO renamed away) is taken at its word. */
+static sq_errcode check_version(sq_queue *q, sq_err *err) {
+  const char *info[2] = {"INFO", "server"};
+  size_t info_len[2] = {4, 6};
+  redisReply *reply;
+  long version;
+  sq_errcode rc = sq_redis_command(q->redis, 2, info, info_len, &reply, err);
+  if (rc == SQ_EREDIS_REPLY) return SQ_OK;
+  if (rc != SQ_OK) return rc;
+  version = reply->type == REDIS_REPLY_STRING ? sq_redis_info_version(reply->str) : -1;
+  sq_redis_reply_free(reply);
+  if (version >= 0 && version < REDIS_VERSION_MIN)
+    return sq_err_set(err, SQ_ECONFIG,
+                      "redis %ld.%ld.%ld is too old: sheetq needs Redis 6.0.6 or later",
+                      version / 10000, version / 100 % 100, version % 100);
+  return SQ_OK;
+}
+
 static sq_errcode ready(sq_queue *q, sq_err *err) {
   sq_errcode rc = sq_redis_ensure(q->redis, err);
   if (rc != SQ_OK) return rc;
   if (!q->scripts_loaded) {
-    if ((rc = sq_scripts_load(q->redis, &q->scripts, err)) != SQ_OK) return rc;
+    if ((rc = check_version(q, err)) != SQ_OK ||
+        (rc = sq_scripts_load(q->redis, &q->scripts, err)) != SQ_OK)
+      return rc;
     q->scripts_loaded = true;
   }
   return SQ_OK;
@@ -93,32 +119,12 @@ static sq_errcode run(sq_queue *q, sq_script_id id, int nargs,
                         reply, err);
 }
 
-/* The claim script's LPOS came with Redis 6.0.6. */
-#define REDIS_VERSION_MIN 60006
-
 sq_errcode sq_queue_check_server(sq_queue *q, sq_err *err) {
   const char *argv[3] = {"CONFIG", "GET", "maxmemory-policy"};
   size_t len[3] = {6, 3, 16};
-  const char *info[2] = {"INFO", "server"};
-  size_t info_len[2] = {4, 6};
   redisReply *reply;
-  long version;
-  sq_errcode rc = ready(q, err);
+  sq_errcode rc = ready(q, err); /* the version check among it */
   if (rc != SQ_OK) return rc;
-  /* An older server runs every script until the first reservation, then
-   * fails every claim: refused at start instead. A server that does not say
-   * (INFO renamed away) is taken at its word. */
-  rc = sq_redis_command(q->redis, 2, info, info_len, &reply, err);
-  if (rc == SQ_OK) {
-    version = reply->type == REDIS_REPLY_STRING ? sq_redis_info_version(reply->str) : -1;
-    sq_redis_reply_free(reply);
-    if (version >= 0 && version < REDIS_VERSION_MIN)
-      return sq_err_set(err, SQ_ECONFIG,
-                        "redis %ld.%ld.%ld is too old: sheetq needs Redis 6.0.6 or later",
-                        version / 10000, version / 100 % 100, version % 100);
-  } else if (rc != SQ_EREDIS_REPLY) {
-    return rc;
-  }
   rc = sq_redis_command(q->redis, 3, argv, len, &reply, err);
   if (rc == SQ_EREDIS_REPLY) return SQ_OK; /* CONFIG disabled (managed Redis) */
   if (rc != SQ_OK) return rc;
@@ -246,10 +252,12 @@ static bool reply_u64(const redisReply *r, uint64_t *out) {
  * lease nobody renews until REAP takes it back, its attempt spent. UNCLAIM
  * hands it back unrun (a no-op if the claim never ran). Until Redis answers,
  * the worker claims nothing, so that it never holds two claims' worth. */
-static sq_errcode undo_lost_claim(sq_queue *q, sq_err *err) {
+sq_errcode sq_queue_undo_lost_claim(sq_queue *q, sq_err *err) {
   const char *args[1] = {q->lost_claim};
   redisReply *reply = NULL;
-  sq_errcode rc = run(q, SQ_SCRIPT_UNCLAIM, 1, args, &reply, err);
+  sq_errcode rc;
+  if (q->lost_claim[0] == '\0') return SQ_OK;
+  rc = run(q, SQ_SCRIPT_UNCLAIM, 1, args, &reply, err);
   if (rc == SQ_EREDIS) return rc; /* still unreachable: try again later */
   if (rc == SQ_OK && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
     SQ_INFO("a claim whose reply was lost had taken a job; handed it back unrun");
@@ -277,7 +285,7 @@ sq_errcode sq_queue_claim(sq_queue *q, long lease_ms, long max_vcpus_m,
   /* Without a claimer set, the free capacity stands for the whole. */
   snprintf(cap, sizeof cap, "%ld", q->claimer[0] ? q->claimer_capacity_m : free_vcpus_m);
   snprintf(after, sizeof after, "%ld", q->claimer[0] ? q->reserve_after_ms : 0L);
-  if (q->lost_claim[0] && (rc = undo_lost_claim(q, err)) != SQ_OK) return rc;
+  if ((rc = sq_queue_undo_lost_claim(q, err)) != SQ_OK) return rc;
   if ((rc = sq_id_new('c', nonce)) != SQ_OK)
     return sq_err_set(err, rc, "claim: cannot make a nonce");
   rc = run(q, SQ_SCRIPT_CLAIM, 7, args, &reply, err);

@@ -81,6 +81,14 @@ typedef enum sq_claim_result {
   SQ_CLAIM_FULL,    /* the cluster's vCPU budget is spent */
 } sq_claim_result;
 
+/* Undoes a claim of q's whose reply was lost (the connection failed while
+ * it was on its way): the job it may have taken is handed back unrun, its
+ * attempt not counted. sq_queue_claim does this first; a worker also calls
+ * it on its tick (claims may be paused longer than a lease) and before it
+ * exits. SQ_OK when nothing is pending or it is done; a connection error
+ * keeps it pending. */
+sq_errcode sq_queue_undo_lost_claim(sq_queue *q, sq_err *err);
+
 /* Names the worker that claims through q, its whole capacity and the
  * reserve_after setting (ms; 0: never reserve), for the reservation of a job
  * passed over too long (queue/scripts.c, DESIGN). Without it, claims neither

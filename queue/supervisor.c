@@ -781,6 +781,9 @@ static void reap(supervisor *sv) {
   size_t n = 0;
   sq_err e;
   sq_errcode rc;
+  /* A lost claim's job is handed back while its key lasts (a lease), even
+   * while claims are paused for longer. */
+  (void)sq_queue_undo_lost_claim(sv->queue, &e);
   if (sq_queue_reap(sv->queue, sv->cfg->job_ttl, reaped, REAP_BATCH, &n, &e) != SQ_OK) {
     SQ_WARN("reaping expired leases failed: %s", e.msg);
     return;
@@ -1018,6 +1021,7 @@ sq_errcode sq_supervisor_run(const sq_supervisor_options *opt, sq_err *err) {
   char host[64] = "host", pid_s[16];
   char *job_args[] = {(char *)opt->job_exe, "run-job", "--serve", "--worker-pid", pid_s, NULL};
   bool thread_started = false;
+  sq_err undo_err;
 
   memset(&sv, 0, sizeof sv);
   sv.opt = opt;
@@ -1101,6 +1105,9 @@ sq_errcode sq_supervisor_run(const sq_supervisor_options *opt, sq_err *err) {
   if (thread_started) uv_thread_join(&sv.waiter_thread);
 out:
   sq_db_close(sv.db);
+  if (sv.queue != NULL && sq_queue_undo_lost_claim(sv.queue, &undo_err) != SQ_OK)
+    SQ_WARN("a claim whose reply was lost is not undone (its job, if any, waits out "
+            "its lease): %s", undo_err.msg);
   sq_queue_close(sv.queue);
   free(sv.slots);
   free(sv.done);
