@@ -25,6 +25,16 @@ assert_eq() { # assert_eq WANT GOT WHAT
   [[ $1 == "$2" ]] || fail "$3: expected '$1', got '$2'"
 }
 
+wait_until() { # wait_until WHAT COMMAND...: until COMMAND succeeds, up to 60 s
+  local what=$1 i
+  shift
+  for ((i = 0; i < 600; i++)); do
+    "$@" && return 0
+    sleep 0.1
+  done
+  fail "timed out waiting for $what"
+}
+
 assert_contains() { # assert_contains HAYSTACK NEEDLE WHAT
   [[ $1 == *"$2"* ]] || fail "$3: '$2' not found in: $1"
 }

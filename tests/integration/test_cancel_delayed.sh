@@ -20,15 +20,6 @@ sq enqueue --period 2026-10 >/dev/null
 job_of() { sql "$T_DB" -e "SELECT id FROM sheetq_jobs WHERE report_id = $1"; }
 j1=$(job_of 1) j2=$(job_of 2)
 attempts_of() { sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_attempts WHERE job_id = '$1'"; }
-wait_for() { # wait_for WHAT COMMAND...: until COMMAND succeeds, up to 60 s
-  local what=$1
-  shift
-  for ((i = 0; i < 600; i++)); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  fail "timed out waiting for $what"
-}
 both_delayed() {
   [[ $(redis HGET "${p}job:$j1" state) == delayed && $(redis HGET "${p}job:$j2" state) == delayed ]]
 }
@@ -39,7 +30,7 @@ both_delayed() {
 SHEETQ_RETRY_BACKOFF=8 SHEETQ_TEST_FAULT='crash:report=*' \
   "$SHEETQ_BIN" worker 2>"$T_DIR/w1.log" &
 w1=$!
-wait_for "both jobs to wait for their retry" both_delayed
+wait_until "both jobs to wait for their retry" both_delayed
 kill -TERM $w1
 wait $w1 || fail "worker 1 exited $?: $(tail -3 "$T_DIR/w1.log")"
 assert_eq runnable "$(sql "$T_DB" -e "SELECT state FROM sheetq_jobs WHERE id = '$j1'")" \
@@ -56,14 +47,14 @@ assert_eq cancelled "$(redis HGET "${p}job:$j1" state)" "redis state after cance
 "$SHEETQ_BIN" worker 2>"$T_DIR/w2.log" &
 w2=$!
 j2_done() { [[ $(sql "$T_DB" -e "SELECT state FROM sheetq_jobs WHERE id = '$j2'") == succeeded ]]; }
-wait_for "job 2 to be retried" j2_done
+wait_until "job 2 to be retried" j2_done
 past_due() {
   local t
   t=$(redis TIME | tr '\n' ' ')
   read -r s us <<<"$t"
   ((s * 1000 + us / 1000 > ${due%.*} + 3000)) # a few reaper ticks (500 ms) past
 }
-wait_for "job 1's retry time to pass" past_due
+wait_until "job 1's retry time to pass" past_due
 kill -TERM $w2
 wait $w2 || fail "worker 2 exited $?: $(tail -3 "$T_DIR/w2.log")"
 

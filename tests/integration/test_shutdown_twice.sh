@@ -19,15 +19,6 @@ INSERT INTO records (report_id, recorded_at, recorded_by, `values`) VALUES
 SQL
 p="sheetq:{$T_QUEUE}:"
 count() { sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_jobs WHERE $1"; }
-wait_for() { # wait_for WHAT COMMAND...: until COMMAND succeeds, up to 60 s
-  local what=$1
-  shift
-  for ((i = 0; i < 600; i++)); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  fail "timed out waiting for $what"
-}
 # Half a vCPU each: a worker offering 1 vCPU runs two at once, two wait.
 SHEETQ_JOB_VCPUS=0.5 sq enqueue --period 2026-10 >/dev/null
 
@@ -37,13 +28,13 @@ SHEETQ_TEST_FAULT='slow:report=*:600000' \
   "$SHEETQ_BIN" worker --vcpus 1 --shutdown-grace 900 2>"$T_DIR/w1.log" &
 w=$!
 two_running() { [[ $(count "state = 'running'") == 2 ]]; }
-wait_for "two jobs to run" two_running
+wait_until "two jobs to run" two_running
 running=$(sql "$T_DB" -e "SELECT id FROM sheetq_jobs WHERE state = 'running' ORDER BY id" | tr '\n' ' ')
 waiting=$(sql "$T_DB" -e "SELECT id FROM sheetq_jobs WHERE state <> 'running' ORDER BY id" | tr '\n' ' ')
 
 kill -TERM $w
 first_seen() { grep -q "no new jobs; waiting up to 900000 ms for 2 running job(s)" "$T_DIR/w1.log"; }
-wait_for "the worker to take the first signal" first_seen
+wait_until "the worker to take the first signal" first_seen
 kill -INT $w
 status=0
 wait $w || status=$?
