@@ -22,7 +22,8 @@
 # --baseline runs another sheetq build (an older commit's) on the same data,
 # its runs alternating with the measured build's, and prints both and their
 # ratio; --no-peers skips the single-process and Python runs.
-# --db-cpus N gives MariaDB and Redis the last N CPUs of their own and runs
+# --db-cpus N gives MariaDB and Redis the last N CPUs of their own (on a
+# machine with SMT, choose N so that they are whole cores) and runs
 # everything measured (the floor's renders, sheetq, Python) on the others,
 # as if the database were another machine (production: Aurora); the floor
 # and the workers then count only those CPUs, and "floor with reading"
@@ -59,12 +60,17 @@ done
 [[ $period =~ ^[0-9]{4}-(0[1-9]|1[0-2])$ ]] || { echo "--period: expected YYYY-MM" >&2; exit 2; }
 [[ $job_vcpus =~ ^(1|0\.(125|25|5))$ ]] || { echo "--job-vcpus: expected 1, 0.5, 0.25 or 0.125" >&2; exit 2; }
 
-all_cpus=$(nproc)
+# The CPUs this script may use (a cpuset may allow 4-7, not 0-3), one per
+# line: nproc counts them, and --db-cpus takes the last of them.
+mapfile -t cpus < <(python3 -c 'import os; print(*sorted(os.sched_getaffinity(0)), sep="\n")')
+all_cpus=${#cpus[@]}
 [[ $db_cpus =~ ^[0-9]+$ ]] && ((db_cpus < all_cpus)) ||
   { echo "--db-cpus: expected 0 to $((all_cpus - 1))" >&2; exit 2; }
 ncpu=$((all_cpus - db_cpus)) # the CPUs the measured work runs on
-on_work_cpus=()              # the prefix that keeps a command on them
-((db_cpus > 0)) && on_work_cpus=(taskset -c "0-$((ncpu - 1))")
+work_list=$(IFS=,; echo "${cpus[*]:0:ncpu}")
+db_list=$(IFS=,; echo "${cpus[*]:ncpu}")
+on_work_cpus=() # the prefix that keeps a command on them
+((db_cpus > 0)) && on_work_cpus=(taskset -c "$work_list")
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
@@ -73,7 +79,7 @@ say() { echo "month_start: $*" >&2; }
 bench_init
 if ((db_cpus > 0)); then
   for pid in "$(cat "$B_DIR/srv/mariadb/mariadbd.pid")" "$(cat "$B_DIR/srv/redis/redis.pid")"; do
-    taskset -a -cp "$ncpu-$((all_cpus - 1))" "$pid" >/dev/null
+    taskset -a -cp "$db_list" "$pid" >/dev/null
   done
 fi
 load_before=$(uptime | sed 's/.*load average: //')
@@ -135,7 +141,7 @@ run_sheetq() {
   redis-cli -u "$SHEETQ_REDIS_URL" FLUSHDB >/dev/null
   rm -rf "$B_DIR/out" && mkdir -p "$B_DIR/out"
   t0=$(now)
-  SHEETQ_JOB_VCPUS=$job_vcpus "$run_bin" enqueue --period "$period" >/dev/null 2>"$B_DIR/enqueue.log" ||
+  SHEETQ_JOB_VCPUS=$job_vcpus "${on_work_cpus[@]}" "$run_bin" enqueue --period "$period" >/dev/null 2>"$B_DIR/enqueue.log" ||
     { cat "$B_DIR/enqueue.log" >&2; exit 1; }
   db0=$(db_cpu_s)
   "${on_work_cpus[@]}" "$run_bin" worker --burst "$@" 2>"$B_DIR/worker-$label.log" ||
