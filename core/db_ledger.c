@@ -463,7 +463,7 @@ static sq_errcode fence_refused(sq_db *db, const sq_ledger_step *step, sq_err *e
  * The guard is on the row before the fence, never on what it holds after:
  * WHERE EXISTS (job has this token and state) on the new row would also hold
  * when this very call is repeated after its first run committed
- * (LEDGER_RETRY after a lost reply): attempt_start would then mark its own
+ * (a round sent again after a lost reply): attempt_start would then mark its own
  * attempt lost and insert it twice, succeeded would rewrite the attempt's
  * finished_at although the fence refused, and attempt_failed with final =
  * false (job back to runnable, same token) would too. A repeated start or

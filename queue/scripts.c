@@ -149,7 +149,7 @@
   "          redis.call('HSET', R, 'host', me)\n"                            \
   "          if free < rm then avail = -1 end -- its host now: drain\n"      \
   "        end\n"                                                            \
-  "      end\n"                                                            \
+  "      end\n"                                                              \
   "    end\n"                                                                \
   "  end\n"                                                                  \
   "  return nil\n"                                                           \

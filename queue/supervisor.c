@@ -51,6 +51,10 @@
  * still there after this is stuck, and holds its slot (or, at shutdown, the
  * worker) until killed. */
 #define RETIRE_KILL_MS 10000
+/* A ledger check that Redis or the database refused is tried again this
+ * soon, not an interval later: it is what queues jobs an enqueue left in the
+ * ledger when it could not reach Redis. */
+#define REPAIR_RETRY_MS 1000
 #define INFRA_BACKOFF_MAX_MS 30000
 
 typedef struct supervisor supervisor;
@@ -848,11 +852,8 @@ static void repair(supervisor *sv) {
   if (uv_now(sv->loop) < sv->next_repair_ms) return;
   sv->next_repair_ms = uv_now(sv->loop) + (uint64_t)interval_ms;
   if (sq_queue_take_turn(sv->queue, "ledger_check", interval_ms, &mine, &e) != SQ_OK) {
-    /* Redis is out of reach or still loading: try again in a second, not
-     * an interval later (the check is what queues jobs an enqueue left in
-     * the ledger when it could not reach Redis). */
     SQ_WARN("ledger check skipped (will retry): %s", e.msg);
-    sv->next_repair_ms = uv_now(sv->loop) + 1000;
+    sv->next_repair_ms = uv_now(sv->loop) + REPAIR_RETRY_MS;
     return;
   }
   if (!mine) {
@@ -865,10 +866,10 @@ static void repair(supervisor *sv) {
   if (rc != SQ_OK) {
     sq_err ignored;
     SQ_WARN("ledger check failed (will retry): %s", e.msg);
-    /* The turn goes back, so that a tick (this worker's, in a second, or
+    /* The turn goes back, so that a tick (this worker's soon, or
      * another's) tries again instead of no one for a whole interval. */
     (void)sq_queue_give_turn(sv->queue, "ledger_check", &ignored);
-    sv->next_repair_ms = uv_now(sv->loop) + 1000;
+    sv->next_repair_ms = uv_now(sv->loop) + REPAIR_RETRY_MS;
   }
   else if (st.requeued > 0 || st.finished > 0)
     SQ_WARN("ledger check: of %zu unfinished job(s), %zu were missing from redis "
