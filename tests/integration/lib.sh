@@ -25,10 +25,12 @@ assert_eq() { # assert_eq WANT GOT WHAT
   [[ $1 == "$2" ]] || fail "$3: expected '$1', got '$2'"
 }
 
-wait_until() { # wait_until WHAT COMMAND...: until COMMAND succeeds, up to 60 s
-  local what=$1 i
+wait_until() { # wait_until [-t SECONDS] WHAT COMMAND...: until COMMAND succeeds (60 s at most)
+  local seconds=60 what i
+  if [[ $1 == -t ]]; then seconds=$2; shift 2; fi
+  what=$1
   shift
-  for ((i = 0; i < 600; i++)); do
+  for ((i = 0; i < seconds * 10; i++)); do
     "$@" && return 0
     sleep 0.1
   done

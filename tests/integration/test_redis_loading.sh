@@ -27,15 +27,6 @@ INSERT INTO records (report_id, recorded_at, recorded_by, `values`) VALUES
   (2, '2026-11-05 10:00:00', 'x', '{"2": 5}'), (3, '2026-11-05 10:00:00', 'x', '{"3": 6}');
 SQL
 count() { sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_jobs WHERE $1"; }
-wait_for() { # wait_for WHAT SECONDS COMMAND...: until COMMAND succeeds
-  local what=$1 tenths=$(($2 * 10))
-  shift 2
-  for ((i = 0; i < tenths; i++)); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  fail "timed out waiting for $what"
-}
 
 port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 rdir="$T_DIR/redis"
@@ -58,7 +49,7 @@ assert_eq 3 "$(count "state = 'submitted'")" "jobs left in the ledger by that en
 
 # A dataset to load: 50,000 small keys, saved, and the server stopped.
 start_redis --enable-debug-command yes
-wait_for "redis to start" 30 answers PONG
+wait_until -t 30 "redis to start" answers PONG
 assert_eq OK "$(own_redis DEBUG POPULATE 50000 filler)" "populating redis"
 assert_eq OK "$(own_redis SAVE)" "saving the dataset"
 own_redis SHUTDOWN NOSAVE >/dev/null 2>&1 || true
@@ -68,7 +59,7 @@ wait $redis_pid || true
 # ledger check interval is far longer than the test: only its first check
 # (at its start, or as soon as Redis lets it) can queue the 2026-10 jobs.
 start_redis --key-load-delay 200 --loading-process-events-interval-bytes 1024
-wait_for "redis to answer LOADING" 30 answers LOADING
+wait_until -t 30 "redis to answer LOADING" answers LOADING
 sq enqueue --period 2026-11 >"$T_DIR/enqueue.out" 2>"$T_DIR/enqueue.log" &
 enq=$!
 SHEETQ_LEDGER_CHECK_INTERVAL=3600 "$SHEETQ_BIN" worker 2>"$T_DIR/worker.log" &
@@ -85,7 +76,7 @@ assert_eq 3 "$(count "period = '2026-11' AND state IN ('runnable', 'running', 's
   "jobs queued by enqueue"
 
 all_done() { [[ $(count "state = 'succeeded'") == 6 ]]; }
-wait_for "the worker to run the batch" 120 all_done
+wait_until -t 120 "the worker to run the batch" all_done
 kill -TERM $w
 wait $w || fail "worker exited $?: $(tail -3 "$T_DIR/worker.log")"
 grep -q "LOADING" "$T_DIR/worker.log" || fail "the worker never saw redis loading"
