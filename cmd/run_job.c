@@ -18,6 +18,7 @@
 
 #include "cmd/cli.h"
 #include "cmd/commands.h"
+#include "core/clock.h"
 #include "core/db.h"
 #include "core/log.h"
 #include "exporter/export_job.h"
@@ -152,8 +153,7 @@ static sq_errcode inject_test_fault(const sq_job *job, int attempt, sq_err *err)
     fflush(NULL);
     _exit((int)value);
   } else {
-    struct timespec ts = {value / 1000, (value % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) continue;
+    sq_sleep_ms(value);
   }
   return SQ_OK;
 bad:

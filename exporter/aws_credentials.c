@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/log.h"
 
 #define FETCH_ATTEMPTS 3
@@ -360,10 +361,7 @@ static sq_errcode fetch_container(sq_aws_credential_source *s, sq_http *http,
   req.timeout_ms = FETCH_TIMEOUT_MS;
   for (int attempt = 1; attempt <= FETCH_ATTEMPTS; attempt++) {
     sq_err e;
-    if (attempt > 1) {
-      struct timespec ts = {0, 200000000L * (attempt - 1)};
-      while (nanosleep(&ts, &ts) != 0 && errno == EINTR) continue;
-    }
+    if (attempt > 1) sq_sleep_ms(200L * (attempt - 1));
     rc = sq_http_perform(http, &req, &resp, &e);
     if (rc != SQ_OK) {
       rc = sq_err_set(err, SQ_ESTORAGE, "fetching credentials from the %s: %s", s->description,

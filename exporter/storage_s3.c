@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "exporter/aws_credentials.h"
 #include "exporter/object_key.h"
@@ -503,11 +504,6 @@ static double random_unit(void) {
   return (double)(r >> 11) / 9007199254740992.0; /* [0, 1) */
 }
 
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) continue;
-}
-
 /* Overwrites any credential text inside s with '*'. */
 static void mask_secrets(char *s, const sq_aws_credentials *c) {
   const char *secrets[2];
@@ -717,7 +713,7 @@ static sq_errcode s3_perform(s3_storage *s, const s3_call *call, sq_http_respons
         long ms = sq_s3_backoff_ms(attempt, random_unit());
         SQ_WARN("s3 %s %.200s: %s; retrying in %.1f s (attempt %d of %d)", call->op, call->key,
                 what, (double)ms / 1000.0, attempt, s->ep.max_attempts);
-        sleep_ms(ms);
+        sq_sleep_ms(ms);
         continue;
       }
       rc = sq_err_set(err, SQ_ESTORAGE, "%s: %s: %s (gave up after %d attempts)", ctx, call->op,

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/db.h"
 #include "core/conn_urls.h"
 #include "core/db_ledger.h"
@@ -320,10 +321,7 @@ static void *run(void *arg) {
       /* Flushing: go on only while something is due and time is left. */
       long long next = n->next_send > now ? n->next_send : now;
       if (!pending || next >= until) break;
-      while (now_ms() < next) {
-        struct timespec d = {0, 50 * 1000000L};
-        nanosleep(&d, NULL);
-      }
+      sq_sleep_ms((long)(next - now_ms()));
       continue;
     }
     wait_ms(n, now + POLL_MS);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "queue/redis_conn.h"
 #include "queue/scripts.h"
@@ -144,7 +145,6 @@ sq_errcode sq_queue_wait_loaded(sq_queue *q, long max_ms, sq_err *err) {
   long waited_ms = 0, step_ms = 100;
   for (;;) {
     redisReply *reply;
-    struct timespec ts;
     sq_errcode rc = sq_redis_command(q->redis, 1, argv, len, &reply, err);
     if (rc == SQ_OK) {
       sq_redis_reply_free(reply);
@@ -154,9 +154,7 @@ sq_errcode sq_queue_wait_loaded(sq_queue *q, long max_ms, sq_err *err) {
     if (!sq_redis_err_is_loading(err) || waited_ms >= max_ms) return rc;
     if (waited_ms == 0)
       SQ_WARN("redis is loading its dataset; waiting up to %ld s for it", max_ms / 1000);
-    ts.tv_sec = step_ms / 1000;
-    ts.tv_nsec = (step_ms % 1000) * 1000000L;
-    nanosleep(&ts, NULL);
+    sq_sleep_ms(step_ms);
     waited_ms += step_ms;
     if (step_ms < 2000) step_ms *= 2;
   }

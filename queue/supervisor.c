@@ -32,6 +32,7 @@
 #include <uv.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/db.h"
 #include "core/db_ledger.h"
 #include "core/job.h"
@@ -948,7 +949,7 @@ static void waiter_main(void *arg) {
   while (!atomic_load(&sv->waiter_stop)) {
     bool woken = false;
     if (sq_queue_wait(w, 1000, &woken, &e) != SQ_OK) {
-      usleep(500 * 1000);
+      sq_sleep_ms(500);
       continue;
     }
     if (woken) uv_async_send(&sv->wake);
