@@ -160,16 +160,56 @@ sq_errcode sq_queue_wait_loaded(sq_queue *q, long max_ms, sq_err *err) {
   }
 }
 
+/* Pipelines HGET state for len items: held[i] when Redis holds the job
+ * (items[i].was_failed when it holds it as failed). A job hash without a
+ * state is not held: the submit script answers for it. */
+static sq_errcode held_states(sq_queue *q, sq_queue_item *items, size_t len, bool *held,
+                              sq_err *err) {
+  sq_errcode rc = SQ_OK, first = SQ_OK;
+  size_t sent = 0;
+  for (size_t i = 0; i < len; i++) {
+    char key[192];
+    const char *argv[3] = {"HGET", key, "state"};
+    size_t argvlen[3] = {4, 0, 5};
+    argvlen[1] = (size_t)snprintf(key, sizeof key, "%sjob:%s", q->prefix, items[i].id);
+    if ((rc = sq_redis_append(q->redis, 3, argv, argvlen, err)) != SQ_OK) break;
+    sent++;
+  }
+  /* Read every reply that was sent, even after an error, so the
+   * connection stays in step; the first error wins. */
+  for (size_t i = 0; i < sent; i++) {
+    redisReply *reply = NULL;
+    sq_err e2;
+    sq_errcode r2 = sq_redis_read(q->redis, &reply, &e2);
+    held[i] = r2 == SQ_OK && reply->type == REDIS_REPLY_STRING;
+    items[i].was_failed = held[i] && strcmp(reply->str, "failed") == 0;
+    if (r2 == SQ_OK && !held[i] && reply->type != REDIS_REPLY_NIL)
+      r2 = sq_err_set(&e2, SQ_EREDIS_REPLY, "submit: unexpected reply to HGET state");
+    sq_redis_reply_free(reply);
+    if (r2 != SQ_OK && first == SQ_OK) {
+      first = r2;
+      if (err) *err = e2;
+    }
+    if (r2 == SQ_EREDIS) break; /* connection gone: nothing more to read */
+  }
+  return rc != SQ_OK ? rc : first;
+}
+
 sq_errcode sq_queue_submit(sq_queue *q, sq_queue_item *items, size_t n,
                            size_t *added, sq_err *err) {
+  bool held[SUBMIT_PIPELINE];
   sq_errcode rc = SQ_OK;
   int reloads = 0;
   *added = 0;
   if ((rc = ready(q, err)) != SQ_OK) return rc;
   for (size_t off = 0; off < n; off += SUBMIT_PIPELINE) {
     size_t len = n - off < SUBMIT_PIPELINE ? n - off : SUBMIT_PIPELINE;
-    size_t sent = 0, chunk_added = 0;
+    size_t sent = 0, chunk_added = 0, sent_at[SUBMIT_PIPELINE];
     sq_errcode first = SQ_OK;
+    /* The ledger check resubmits every unfinished job, nearly all of which
+     * Redis holds: a plain read of their state first, and the script (a
+     * few times the cost in Redis) only for the jobs it lacks. */
+    if ((rc = held_states(q, items + off, len, held, err)) != SQ_OK) return rc;
     for (size_t i = 0; i < len; i++) {
       const sq_queue_item *it = &items[off + i];
       char tenant[24], vcpus[24], max[16], used[16];
@@ -178,6 +218,7 @@ sq_errcode sq_queue_submit(sq_queue *q, sq_queue_item *items, size_t n,
       const char *argv[16];
       size_t argvlen[16];
       int argc;
+      if (held[i]) continue;
       snprintf(tenant, sizeof tenant, "%llu", (unsigned long long)it->tenant_id);
       snprintf(vcpus, sizeof vcpus, "%ld", it->vcpus_m);
       snprintf(max, sizeof max, "%d", it->max_attempts > 0 ? it->max_attempts : 1);
@@ -185,19 +226,19 @@ sq_errcode sq_queue_submit(sq_queue *q, sq_queue_item *items, size_t n,
       argc = sq_scripts_argv(&q->scripts, SQ_SCRIPT_SUBMIT, q->route_key, 8, args,
                              argv, argvlen, 16);
       if ((rc = sq_redis_append(q->redis, argc, argv, argvlen, err)) != SQ_OK) break;
-      sent++;
+      sent_at[sent++] = off + i;
     }
-    /* Read every reply that was sent, even after an error, so the
-     * connection stays in step; the first error wins. */
+    /* As in held_states: every reply read, the first error wins. */
     for (size_t i = 0; i < sent; i++) {
       redisReply *reply = NULL;
       sq_err e2;
       sq_errcode r2 = sq_redis_read(q->redis, &reply, &e2);
-      items[off + i].was_failed = false;
+      sq_queue_item *it = &items[sent_at[i]];
+      it->was_failed = false;
       if (r2 == SQ_OK && reply->type == REDIS_REPLY_INTEGER)
         chunk_added += (size_t)reply->integer;
       else if (r2 == SQ_OK && reply->type == REDIS_REPLY_STRING)
-        items[off + i].was_failed = strcmp(reply->str, "failed") == 0;
+        it->was_failed = strcmp(reply->str, "failed") == 0;
       else if (r2 == SQ_OK)
         r2 = sq_err_set(&e2, SQ_EREDIS_REPLY, "submit: unexpected reply");
       sq_redis_reply_free(reply);
