@@ -197,8 +197,11 @@ static sq_errcode db_error(sq_db *db, sq_err *err, const char *what) {
     code = SQ_ECONFIG;
   /* Nor will a privilege the account lacks (the grants are configuration). */
   if (e == ER_TABLEACCESS_DENIED_ERROR || e == ER_COLUMNACCESS_DENIED_ERROR ||
-      e == ER_DBACCESS_DENIED_ERROR || e == ER_SPECIFIC_ACCESS_DENIED_ERROR)
+      e == ER_DBACCESS_DENIED_ERROR || e == ER_SPECIFIC_ACCESS_DENIED_ERROR ||
+      e == ER_PROCACCESS_DENIED_ERROR)
     code = SQ_ECONFIG;
+  /* The ledger's procedures are part of its schema (sheetq migrate). */
+  if (e == ER_SP_DOES_NOT_EXIST) code = SQ_ECONFIG;
   return sq_err_set(err, code, "%s: mysql error %u: %s", what, e,
                     mysql_error(db->conn));
 }
@@ -492,6 +495,10 @@ static sq_errcode run_sql(sq_db *db, const char *sql, const sq_param *params,
   return rc;
 }
 
+unsigned sq_db_errno(const sq_db *db) {
+  return db->conn ? mysql_errno(db->conn) : 0;
+}
+
 sq_errcode sq_db_exec(sq_db *db, const char *sql, const sq_param *params,
                       size_t n_params, uint64_t *affected, sq_err *err) {
   sq_errcode rc = run_sql(db, sql, params, n_params, err);
@@ -545,13 +552,20 @@ void sq_db_cut(int socket_fd) {
 /* ---- transactions ----------------------------------------------------- */
 
 /* Reads and drops the current result's rows, if it has any. */
-static sq_errcode drop_result(sq_db *db, sq_err *err, const char *what) {
+/* Reads the current result: its rows to stmt->on_row (stmt may be NULL:
+ * START TRANSACTION, COMMIT), or dropped. */
+static sq_errcode read_result(sq_db *db, const sq_db_stmt *stmt, sq_err *err,
+                              const char *what) {
   MYSQL_RES *res = mysql_store_result(db->conn);
-  if (res) {
-    mysql_free_result(res);
-    return SQ_OK;
-  }
-  return mysql_field_count(db->conn) == 0 ? SQ_OK : db_error(db, err, what);
+  MYSQL_ROW row;
+  sq_errcode rc = SQ_OK;
+  if (res == NULL)
+    return mysql_field_count(db->conn) == 0 ? SQ_OK : db_error(db, err, what);
+  while (stmt != NULL && stmt->on_row != NULL && rc == SQ_OK &&
+         (row = mysql_fetch_row(res)) != NULL)
+    rc = stmt->on_row(stmt->ctx, row, mysql_fetch_lengths(res), mysql_num_fields(res), err);
+  mysql_free_result(res);
+  return rc;
 }
 
 /* Names result k of a transaction of n statements, for error messages. */
@@ -604,7 +618,8 @@ static sq_errcode transaction_multi(sq_db *db, const sq_db_stmt *stmts, size_t n
   for (;; k++) {
     int next;
     name_result(what, sizeof what, k, n);
-    if ((rc = drop_result(db, err, what)) != SQ_OK) break;
+    if ((rc = read_result(db, k >= 1 && k <= n ? &stmts[k - 1] : NULL, err, what)) != SQ_OK)
+      break;
     if (k >= 1 && k <= n && affected) affected[k - 1] = (uint64_t)mysql_affected_rows(db->conn);
     if ((next = mysql_next_result(db->conn)) == -1) break; /* k was the last */
     if (next > 0) { /* result k + 1 is the error that ended the query */
@@ -623,7 +638,7 @@ out:
      * result could not be read, and a connection with results still pending
      * would refuse the ROLLBACK. */
     while (mysql_more_results(db->conn) && mysql_next_result(db->conn) == 0)
-      (void)drop_result(db, NULL, "draining");
+      (void)read_result(db, NULL, NULL, "draining");
     sq_db_rollback(db);
   }
   sq_buf_free(&sql);

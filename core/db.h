@@ -139,6 +139,10 @@ typedef struct sq_param {
 sq_errcode sq_db_bind(sq_db *db, const char *sql, const sq_param *params,
                       size_t n_params, sq_buf *out, sq_err *err);
 
+/* The server's error number of the last call that failed on this
+ * connection (mysqld_error.h), 0 when it did not fail there. */
+unsigned sq_db_errno(const sq_db *db);
+
 /* Runs a statement that returns no rows. affected may be NULL. */
 sq_errcode sq_db_exec(sq_db *db, const char *sql, const sq_param *params,
                       size_t n_params, uint64_t *affected, sq_err *err);
@@ -155,11 +159,15 @@ sq_errcode sq_db_query(sq_db *db, const char *sql, const sq_param *params,
                        size_t n_params, sq_db_row_cb cb, void *ctx,
                        sq_err *err);
 
-/* A statement with its own parameters (each uses the ones it names). */
+/* A statement with its own parameters (each uses the ones it names), and
+ * for sq_db_transaction a callback for the rows it returns (NULL: read and
+ * dropped). */
 typedef struct sq_db_stmt {
   const char *sql;
   const sq_param *params;
   size_t n_params;
+  sq_db_row_cb on_row;
+  void *ctx;
 } sq_db_stmt;
 
 /* Runs stmts[0..n) in order as one transaction, START TRANSACTION ...
@@ -177,8 +185,10 @@ typedef struct sq_db_stmt {
  *
  * A statement is one statement without a ';' of its own (outside quotes and
  * comments) and without an unclosed quote or comment: SQ_EINVAL before
- * anything is sent, as is n == 0. Statements that return rows have them
- * read and dropped. */
+ * anything is sent, as is n == 0. Rows a statement returns go to its
+ * on_row, or are dropped. The server runs the whole query whatever the
+ * client does with them: an error on_row returns is the call's, but it
+ * does not stop the COMMIT (collect in on_row, decide afterwards). */
 sq_errcode sq_db_transaction(sq_db *db, const sq_db_stmt *stmts, size_t n,
                              uint64_t *affected, size_t *failed, sq_err *err);
 

@@ -3,6 +3,7 @@
  * clock, so hosts with skewed clocks still agree on the order of events. */
 #include "core/db_ledger.h"
 
+#include <mysqld_error.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,136 @@ static const struct added_column {
      "AND j.state IN ('submitted','runnable','running'))"},
 };
 
+/* FENCED TRANSITIONS
+ * An attempt's start and end each change the job's row, fenced by the lease
+ * token, and the job's attempt rows. The job UPDATE is the fence: it changes
+ * the job's row (one row: id is the primary key) or nothing, and only when it
+ * applies may anything else of the transition be applied. Each transition
+ * is a stored procedure, created by sq_ledger_migrate, so that a step is
+ * one statement on the wire (CALL) and the server decides, in one call:
+ *
+ *   SELECT COUNT(*) INTO fenced FROM sheetq_jobs WHERE <fence> FOR UPDATE;
+ *   IF fenced = 1 THEN <follow-ups: the attempt rows> END IF;
+ *   UPDATE sheetq_jobs SET ... WHERE fenced = 1 AND <fence>;
+ *   SET p_applied = ROW_COUNT();
+ *
+ * The check reads the job's row as the fence will (a locking read sees the
+ * newest version at any isolation level) and, when it matches, locks it
+ * until the commit: nothing can change it before the fence, which therefore
+ * matches exactly when fenced = 1, and the fence's own guard rules out the
+ * other way round. fenced is the procedure's own variable, and no result
+ * goes to the client while the call runs. The fence's changed rows come
+ * back through the OUT parameter, into a user variable per step that the
+ * round reads with one SELECT after its calls: a CALL's own affected rows
+ * cannot say it (MariaDB adds up every statement of the call, a SELECT ...
+ * INTO counting 1; MySQL reports the last one). (Before the procedures the
+ * same statements went one by one in the round's multi-statement query,
+ * guarded by a session variable: 7 statements per job on the wire, 2 now;
+ * docs/benchmarks.md. A guard SET @sq_fence = ROW_COUNT() after the fence
+ * before that did not hold when the client died just after sending the
+ * round: MariaDB ran the rest and committed, but ROW_COUNT() had lost the
+ * fence's count once the fence's OK packet could not be sent;
+ * test_db_ledger.c, fence_client_killed_mid_round.)
+ *
+ * The guard is on the row before the fence, never on what it holds after:
+ * a guard on the new row (job has this token and state) would also hold
+ * when the same call is repeated after its first run committed (a round sent
+ * again after a lost reply): a start would then mark its own attempt lost
+ * and insert it twice, a success would rewrite the attempt's finished_at
+ * although the fence refused, and a non-final failure (job back to
+ * runnable, same token) would too. A repeated start or success is refused
+ * by the fence's condition itself (the token is no longer newer, the state
+ * has moved on). A repeated non-final failure is not: the row stays
+ * runnable under the same token, which its condition accepts, so the repeat
+ * writes its attempt's outcome again with what it carries (a resend carries
+ * the same). Within the same millisecond its fence changes nothing, and the
+ * client, which reads the fence's affected rows (rows changed), counts the
+ * step as refused. With the fence refused, fence_refused() works out why
+ * (and, for steps sent again after a lost connection, whether they had
+ * applied).
+ *
+ * The names carry a version: a procedure is never changed in place, a
+ * changed one gets a new name (and the schema version a bump), so workers
+ * of the old and the new release can share a database during a rollout. */
+#define START_FENCE                                                        \
+  "id = p_id AND state IN ('submitted','runnable','running') "             \
+  "AND (lease_token IS NULL OR lease_token < p_token)"
+#define SUCCEEDED_FENCE "id = p_id AND state = 'running' AND lease_token = p_token"
+#define FAILED_FENCE                                                       \
+  "id = p_id AND state IN ('submitted','runnable','running') "             \
+  "AND COALESCE(lease_token, 0) = p_token"
+/* String parameters name the tables' character set, so that comparing them
+ * with the columns never converts the column (and loses the index). An id
+ * longer than the column's 24 characters matches no job, as it did as a
+ * literal, instead of failing the round's call. */
+#define ID_PARAM "p_id VARCHAR(64) CHARACTER SET utf8mb4"
+#define OUT_APPLIED "OUT p_applied TINYINT) "
+#define ROUTINE_HEAD "MODIFIES SQL DATA SQL SECURITY INVOKER BEGIN DECLARE fenced INT; "
+/* The fence's changed rows: 1 applied, 0 refused (ROW_COUNT() read inside
+ * the call, where no result goes to the client in between). */
+#define SET_APPLIED "SET p_applied = ROW_COUNT(); END"
+
+static const struct routine {
+  const char *name, *create;
+} routines[] = {
+    {"sheetq_start_v1",
+     "CREATE PROCEDURE sheetq_start_v1(" ID_PARAM ", p_attempt INT, "
+     "p_token BIGINT UNSIGNED, p_worker VARCHAR(128) CHARACTER SET utf8mb4, " OUT_APPLIED ROUTINE_HEAD
+     "SELECT COUNT(*) INTO fenced FROM sheetq_jobs WHERE " START_FENCE " FOR UPDATE; "
+     "IF fenced = 1 THEN "
+     /* An earlier attempt still marked running lost its worker. */
+     "UPDATE sheetq_attempts SET outcome = 'lost', error_code = 'lease_lost', "
+     "error = 'the worker stopped renewing its lease; the job was taken over', "
+     "finished_at = UTC_TIMESTAMP(3) WHERE job_id = p_id AND outcome = 'running'; "
+     "INSERT INTO sheetq_attempts (job_id, attempt, lease_token, worker, outcome, "
+     "started_at) VALUES (p_id, p_attempt, p_token, p_worker, 'running', UTC_TIMESTAMP(3)); "
+     "END IF; "
+     "UPDATE sheetq_jobs SET state = 'running', attempts = p_attempt, lease_token = p_token, "
+     "worker = p_worker, started_at = COALESCE(started_at, UTC_TIMESTAMP(3)), "
+     "updated_at = UTC_TIMESTAMP(3) WHERE fenced = 1 AND " START_FENCE "; " SET_APPLIED},
+    {"sheetq_succeeded_v1",
+     "CREATE PROCEDURE sheetq_succeeded_v1(" ID_PARAM ", p_attempt INT, "
+     "p_token BIGINT UNSIGNED, p_key VARCHAR(1024) CHARACTER SET utf8mb4, "
+     "p_rows BIGINT UNSIGNED, " OUT_APPLIED ROUTINE_HEAD
+     "SELECT COUNT(*) INTO fenced FROM sheetq_jobs WHERE " SUCCEEDED_FENCE " FOR UPDATE; "
+     "IF fenced = 1 THEN "
+     "UPDATE sheetq_attempts SET outcome = 'succeeded', finished_at = UTC_TIMESTAMP(3) "
+     "WHERE job_id = p_id AND attempt = p_attempt AND lease_token = p_token; "
+     "END IF; "
+     "UPDATE sheetq_jobs SET state = 'succeeded', output_key = p_key, rows_written = p_rows, "
+     "last_error_code = NULL, last_error = NULL, finished_at = UTC_TIMESTAMP(3), "
+     "updated_at = UTC_TIMESTAMP(3) WHERE fenced = 1 AND " SUCCEEDED_FENCE "; " SET_APPLIED},
+    /* A job that never started (malformed, found unrunnable before the
+     * claim reached the ledger) has no token yet: token 0 fences nothing. */
+    {"sheetq_failed_v1",
+     "CREATE PROCEDURE sheetq_failed_v1(" ID_PARAM ", p_attempt INT, "
+     "p_token BIGINT UNSIGNED, p_final TINYINT, "
+     "p_code VARCHAR(32) CHARACTER SET utf8mb4, p_msg TEXT CHARACTER SET utf8mb4, "
+     OUT_APPLIED ROUTINE_HEAD
+     "SELECT COUNT(*) INTO fenced FROM sheetq_jobs WHERE " FAILED_FENCE " FOR UPDATE; "
+     "IF fenced = 1 THEN "
+     "UPDATE sheetq_attempts SET outcome = 'failed', error_code = p_code, error = p_msg, "
+     "finished_at = UTC_TIMESTAMP(3) WHERE job_id = p_id AND attempt = p_attempt "
+     "AND lease_token = p_token; "
+     "END IF; "
+     "UPDATE sheetq_jobs SET state = IF(p_final, 'failed', 'runnable'), "
+     "live = IF(p_final, NULL, 1), attempts = GREATEST(attempts, p_attempt), "
+     "last_error_code = p_code, last_error = p_msg, "
+     "finished_at = IF(p_final, UTC_TIMESTAMP(3), NULL), updated_at = UTC_TIMESTAMP(3) "
+     "WHERE fenced = 1 AND " FAILED_FENCE "; " SET_APPLIED},
+};
+
+/* Creates the procedures the database lacks. CREATE PROCEDURE has no IF NOT
+ * EXISTS in MySQL: one that exists (made by an earlier or a concurrent
+ * migration) is the same procedure, as its name carries its version. */
+static sq_errcode add_routines(sq_db *db, sq_err *err) {
+  for (size_t i = 0; i < sizeof routines / sizeof routines[0]; i++) {
+    sq_errcode rc = sq_db_exec(db, routines[i].create, NULL, 0, NULL, err);
+    if (rc != SQ_OK && sq_db_errno(db) != ER_SP_ALREADY_EXISTS) return rc;
+  }
+  return SQ_OK;
+}
+
 static sq_errcode read_flag(void *ctx, char **row, const unsigned long *len,
                             unsigned n_fields, sq_err *err) {
   uint64_t v = 0;
@@ -174,6 +305,7 @@ sq_errcode sq_ledger_migrate(sq_db *db, sq_err *err) {
   for (size_t i = 0; i < sizeof schema / sizeof schema[0]; i++)
     if ((rc = sq_db_exec(db, schema[i], NULL, 0, NULL, err)) != SQ_OK) return rc;
   if ((rc = add_columns(db, err)) != SQ_OK) return rc;
+  if ((rc = add_routines(db, err)) != SQ_OK) return rc;
   rc = sq_db_exec(db,
                   "INSERT INTO sheetq_schema (version, applied_at) "
                   "SELECT :v, UTC_TIMESTAMP(3) FROM DUAL WHERE NOT EXISTS "
@@ -432,201 +564,118 @@ static sq_errcode fence_refused(sq_db *db, const sq_ledger_step *step, sq_err *e
                     sq_job_state_name(s.state));
 }
 
-/* FENCED TRANSITIONS
- * An attempt's start and end each change the job's row, fenced by the lease
- * token, and the job's attempt rows. The job UPDATE is the fence: it changes
- * the job's row (one row: id is the primary key) or nothing, and only when it
- * applies may anything else of the transition be applied. All of it goes to
- * the server as one transaction (sq_db_transaction: one round trip, on a
- * connection opened with SQ_DB_MULTI_STATEMENTS as the worker's ledger
- * connection is), so the client cannot look at the fence's answer before the
- * follow-ups run. The server does instead, for each step:
- *
- *   SELECT COUNT(*) INTO @sq_fence FROM sheetq_jobs WHERE <fence> FOR UPDATE;
- *   <follow-up> ... WHERE @sq_fence = 1 AND ...; ...;
- *   UPDATE sheetq_jobs SET ... WHERE @sq_fence = 1 AND <fence>
- *
- * and one COMMIT after the last step. The check reads the job's row as the
- * fence will (a locking read sees the newest version at any isolation
- * level) and, when it matches, locks it: nothing can change it before the
- * fence, which therefore matches exactly when @sq_fence = 1, and the fence's
- * own guard rules out the other way round. The variable is set while the
- * check runs, in the same session, by the step's own first statement (an
- * earlier step's value is never read), and no statement result sent to the
- * client comes between: a guard of the form SET @sq_fence = ROW_COUNT()
- * after the fence did not hold when the client died just after sending the
- * round (a worker SIGKILLed): the server ran the rest and committed, and
- * MariaDB had ROW_COUNT() lose the fence's count once it failed to send the
- * fence's OK packet, so a job was committed succeeded without its attempt
- * (test_db_ledger.c, fence_client_killed_mid_round).
- *
- * The guard is on the row before the fence, never on what it holds after:
- * WHERE EXISTS (job has this token and state) on the new row would also hold
- * when this very call is repeated after its first run committed
- * (a round sent again after a lost reply): attempt_start would then mark its own
- * attempt lost and insert it twice, succeeded would rewrite the attempt's
- * finished_at although the fence refused, and attempt_failed with final =
- * false (job back to runnable, same token) would too. A repeated start or
- * success is refused by the fence's condition itself (the token is no longer
- * newer, the state has moved on). A repeated non-final failure is not: the
- * row stays runnable under the same token, which its condition accepts, so
- * the repeat writes its attempt's outcome again with what it carries (a
- * resend carries the same; the ROW_COUNT() guard before did the same).
- * Within the same millisecond its fence changes nothing, and the client,
- * which reads the fence's affected rows (rows changed), counts the step as
- * refused. With the fence refused, fence_refused() works out why (and, for
- * steps sent again after a lost connection, whether they had applied).
- *
- * Each follow-up must carry FENCE_PASSED in its WHERE (an INSERT is written
- * as INSERT ... SELECT ... FROM DUAL WHERE); sq_ledger_transitions checks. */
-#define FENCE_PASSED "@sq_fence = 1"
-#define MAX_FOLLOW_UPS 2
-#define STEP_STMTS (2 + MAX_FOLLOW_UPS)
-#define STEP_PARAMS 7
+/* A step as its CALL (FENCED TRANSITIONS, above); the fence's answer goes
+ * to @sq_applied_<i>, i the step's place in the round. */
+#define STEP_PARAMS 6
 
-/* The check and the fence of a step, from the fence's SET list and WHERE
- * condition. */
-#define FENCE_CHECK(where) \
-  "SELECT COUNT(*) INTO @sq_fence FROM sheetq_jobs WHERE " where " FOR UPDATE"
-#define FENCE(set, where) "UPDATE sheetq_jobs SET " set " WHERE " FENCE_PASSED " AND " where
-
-/* A step as statements: the check, the follow-ups, the fence. Every step
- * binds :id, :attempt and :token; its builder (*_sql) adds its own. */
 typedef struct step_sql {
-  const char *check;
-  const char *fence;
-  const char *const *then;
-  size_t n_then;
+  char call[128];
   sq_param p[STEP_PARAMS];
   size_t n_p;
 } step_sql;
 
-#define START_WHERE                                                        \
-  "id = :id AND state IN ('submitted','runnable','running') "              \
-  "AND (lease_token IS NULL OR lease_token < :token)"
-
-static void start_sql(const sq_ledger_step *s, step_sql *q) {
-  static const char *const then[] = {
-      /* An earlier attempt still marked running lost its worker. */
-      "UPDATE sheetq_attempts SET outcome = 'lost', error_code = 'lease_lost', "
-      "error = 'the worker stopped renewing its lease; the job was taken over', "
-      "finished_at = UTC_TIMESTAMP(3) WHERE " FENCE_PASSED " AND job_id = :id "
-      "AND outcome = 'running'",
-      "INSERT INTO sheetq_attempts (job_id, attempt, lease_token, worker, outcome, "
-      "started_at) SELECT :id, :attempt, :token, :worker, 'running', UTC_TIMESTAMP(3) "
-      "FROM DUAL WHERE " FENCE_PASSED};
-  q->check = FENCE_CHECK(START_WHERE);
-  q->fence = FENCE("state = 'running', attempts = :attempt, lease_token = :token, "
-                   "worker = :worker, started_at = COALESCE(started_at, UTC_TIMESTAMP(3)), "
-                   "updated_at = UTC_TIMESTAMP(3)",
-                   START_WHERE);
-  q->then = then;
-  q->n_then = 2;
-  q->p[q->n_p++] = SQ_P_STR("worker", s->worker);
+static void step_sql_of(const sq_ledger_step *s, size_t i, step_sql *q) {
+  const char *fmt = "";
+  q->p[0] = SQ_P_STR("id", s->job_id);
+  q->p[1] = SQ_P_I64("attempt", s->attempt);
+  q->p[2] = SQ_P_U64("token", s->token);
+  q->n_p = 3;
+  switch (s->kind) {
+  case SQ_STEP_START:
+    fmt = "CALL sheetq_start_v1(:id, :attempt, :token, :worker, @sq_applied_%zu)";
+    q->p[q->n_p++] = SQ_P_STR("worker", s->worker);
+    break;
+  case SQ_STEP_SUCCEEDED:
+    fmt = "CALL sheetq_succeeded_v1(:id, :attempt, :token, :key, :rows, @sq_applied_%zu)";
+    q->p[q->n_p++] = SQ_P_STR("key", s->output_key);
+    q->p[q->n_p++] = SQ_P_U64("rows", s->rows);
+    break;
+  case SQ_STEP_FAILED:
+    fmt = "CALL sheetq_failed_v1(:id, :attempt, :token, :final, :code, :msg, @sq_applied_%zu)";
+    q->p[q->n_p++] = SQ_P_I64("final", s->final);
+    q->p[q->n_p++] = SQ_P_STR("code", sq_errname(s->reason));
+    q->p[q->n_p++] = SQ_P_STR("msg", s->message);
+    break;
+  }
+  snprintf(q->call, sizeof q->call, fmt, i);
 }
 
-#define SUCCEEDED_WHERE "id = :id AND state = 'running' AND lease_token = :token"
+/* The row of SELECT @sq_applied_0, ...: 1 applied, 0 refused, -1 unknown
+ * (never expected; the step is then checked as one sent again). */
+typedef struct applied_row {
+  signed char *applied;
+  size_t n;
+} applied_row;
 
-static void succeeded_sql(const sq_ledger_step *s, step_sql *q) {
-  static const char *const then[] = {
-      "UPDATE sheetq_attempts SET outcome = 'succeeded', finished_at = "
-      "UTC_TIMESTAMP(3) WHERE " FENCE_PASSED " AND job_id = :id "
-      "AND attempt = :attempt AND lease_token = :token"};
-  q->check = FENCE_CHECK(SUCCEEDED_WHERE);
-  q->fence = FENCE("state = 'succeeded', output_key = :key, rows_written = :rows, "
-                   "last_error_code = NULL, last_error = NULL, "
-                   "finished_at = UTC_TIMESTAMP(3), updated_at = UTC_TIMESTAMP(3)",
-                   SUCCEEDED_WHERE);
-  q->then = then;
-  q->n_then = 1;
-  q->p[q->n_p++] = SQ_P_STR("key", s->output_key);
-  q->p[q->n_p++] = SQ_P_U64("rows", s->rows);
-}
-
-#define FAILED_WHERE                                                       \
-  "id = :id AND state IN ('submitted','runnable','running') "              \
-  "AND COALESCE(lease_token, 0) = :token"
-
-/* A job that never started (malformed, found unrunnable before the claim
- * reached the ledger) has no token yet: token 0 fences nothing. */
-static void failed_sql(const sq_ledger_step *s, step_sql *q) {
-  static const char *const then[] = {
-      "UPDATE sheetq_attempts SET outcome = 'failed', error_code = :code, "
-      "error = :msg, finished_at = UTC_TIMESTAMP(3) WHERE " FENCE_PASSED " "
-      "AND job_id = :id AND attempt = :attempt AND lease_token = :token"};
-  q->check = FENCE_CHECK(FAILED_WHERE);
-  q->fence = FENCE("state = :state, live = IF(:final, NULL, 1), "
-                   "attempts = GREATEST(attempts, :attempt), last_error_code = :code, "
-                   "last_error = :msg, finished_at = IF(:final, UTC_TIMESTAMP(3), NULL), "
-                   "updated_at = UTC_TIMESTAMP(3)",
-                   FAILED_WHERE);
-  q->then = then;
-  q->n_then = 1;
-  q->p[q->n_p++] = SQ_P_STR("code", sq_errname(s->reason));
-  q->p[q->n_p++] = SQ_P_STR("msg", s->message);
-  q->p[q->n_p++] = SQ_P_STR("state", s->final ? "failed" : "runnable");
-  q->p[q->n_p++] = SQ_P_I64("final", s->final);
+static sq_errcode read_applied(void *ctx, char **row, const unsigned long *len,
+                               unsigned n_fields, sq_err *err) {
+  applied_row *a = ctx;
+  (void)err;
+  for (size_t i = 0; i < a->n && i < n_fields; i++)
+    if (row[i] != NULL && len[i] == 1 && (row[i][0] == '0' || row[i][0] == '1'))
+      a->applied[i] = (signed char)(row[i][0] - '0');
+  return SQ_OK;
 }
 
 /* DESIGN: steps of different jobs share one transaction, each fenced on its
- * own. Every step's guard is set by its own check, so the argument above
- * holds step by step: a refused step applies nothing
- * and does not stop the others. One round trip and one commit (one redo-log
- * flush) for all of them: the worker writes the success of one attempt with
- * the starts of the next ones. */
+ * own inside its own call, so the argument above holds step by step: a
+ * refused step applies nothing and does not stop the others. One round trip
+ * and one commit (one redo-log flush) for all of them: the worker writes the
+ * success of one attempt with the starts of the next ones. */
 sq_errcode sq_ledger_transitions(sq_db *db, sq_ledger_step *steps, size_t n,
                                  sq_err *err) {
   step_sql *q = calloc(n ? n : 1, sizeof *q);
-  sq_db_stmt *stmts = calloc(n ? n * STEP_STMTS : 1, sizeof *stmts);
-  uint64_t *affected = calloc(n ? n * STEP_STMTS : 1, sizeof *affected);
-  size_t *fence_at = calloc(n ? n : 1, sizeof *fence_at);
-  size_t k = 0;
+  sq_db_stmt *stmts = calloc(n + 1, sizeof *stmts);
+  signed char *applied = malloc(n ? n : 1);
+  applied_row ar = {applied, n};
+  sq_buf select;
   sq_errcode rc = SQ_OK;
   sq_err ignored;
   if (err == NULL) err = &ignored;
-  if (q == NULL || stmts == NULL || affected == NULL || fence_at == NULL) {
+  sq_buf_init(&select, 1u << 16);
+  if (q == NULL || stmts == NULL || applied == NULL) {
     rc = sq_err_set(err, SQ_ENOMEM, "out of memory");
     goto out;
   }
-  for (size_t i = 0; i < n; i++) {
-    q[i].p[0] = SQ_P_STR("id", steps[i].job_id);
-    q[i].p[1] = SQ_P_I64("attempt", steps[i].attempt);
-    q[i].p[2] = SQ_P_U64("token", steps[i].token);
-    q[i].n_p = 3;
-    switch (steps[i].kind) {
-    case SQ_STEP_START: start_sql(&steps[i], &q[i]); break;
-    case SQ_STEP_SUCCEEDED: succeeded_sql(&steps[i], &q[i]); break;
-    case SQ_STEP_FAILED: failed_sql(&steps[i], &q[i]); break;
-    }
-    stmts[k++] = (sq_db_stmt){q[i].check, q[i].p, q[i].n_p};
-    for (size_t j = 0; j < q[i].n_then; j++) {
-      if (strstr(q[i].then[j], FENCE_PASSED) == NULL) {
-        rc = sq_err_set(err, SQ_EINTERNAL, "ledger: a follow-up is not fenced");
-        goto out;
-      }
-      stmts[k++] = (sq_db_stmt){q[i].then[j], q[i].p, q[i].n_p};
-    }
-    fence_at[i] = k;
-    stmts[k++] = (sq_db_stmt){q[i].fence, q[i].p, q[i].n_p};
+  memset(applied, -1, n ? n : 1);
+  rc = sq_buf_adds(&select, "SELECT ");
+  for (size_t i = 0; i < n && rc == SQ_OK; i++) {
+    step_sql_of(&steps[i], i, &q[i]);
+    stmts[i] = (sq_db_stmt){q[i].call, q[i].p, q[i].n_p, NULL, NULL};
+    rc = sq_buf_printf(&select, "%s@sq_applied_%zu", i ? ", " : "", i);
   }
-  rc = n == 0 ? SQ_OK : sq_db_transaction(db, stmts, k, affected, NULL, err);
+  if (rc != SQ_OK) {
+    rc = sq_err_set(err, SQ_ENOMEM, "out of memory");
+    goto out;
+  }
+  stmts[n] = (sq_db_stmt){sq_buf_str(&select), NULL, 0, read_applied, &ar};
+  rc = n == 0 ? SQ_OK : sq_db_transaction(db, stmts, n + 1, NULL, NULL, err);
 out:
   for (size_t i = 0; i < n; i++) {
     steps[i].rc = rc;
     if (rc != SQ_OK) {
       steps[i].err = *err;
-    } else if (affected[fence_at[i]] == 0) {
-      steps[i].rc = fence_refused(db, &steps[i], &steps[i].err);
-    } else {
+    } else if (applied[i] == 1) {
       steps[i].err.code = SQ_OK;
       steps[i].err.msg[0] = '\0';
+    } else {
+      sq_ledger_step s = steps[i];
+      s.again = s.again || applied[i] < 0;
+      steps[i].rc = fence_refused(db, &s, &steps[i].err);
     }
   }
+  sq_buf_free(&select);
   free(q);
   free(stmts);
-  free(affected);
-  free(fence_at);
+  free(applied);
   return rc;
+}
+
+sq_errcode sq_ledger_check_procedures(sq_db *db, sq_err *err) {
+  /* Token 0 never matches a running job: the call reads no row, locks
+   * nothing and changes nothing. */
+  return sq_db_exec(db, "CALL sheetq_succeeded_v1('', 0, 0, '', 0, @sq_applied_0)", NULL, 0,
+                    NULL, err);
 }
 
 /* ---- reading ---------------------------------------------------------- */

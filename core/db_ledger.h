@@ -25,7 +25,7 @@
 #include "core/db.h"
 #include "core/job.h"
 
-#define SQ_LEDGER_SCHEMA_VERSION 2
+#define SQ_LEDGER_SCHEMA_VERSION 3 /* 3: the transitions' procedures */
 
 typedef enum sq_job_state {
   SQ_JOB_SUBMITTED = 0, /* in the ledger, not yet confirmed in Redis */
@@ -108,6 +108,13 @@ typedef struct sq_ledger_step {
 
 sq_errcode sq_ledger_transitions(sq_db *db, sq_ledger_step *steps, size_t n,
                                  sq_err *err);
+
+/* The transitions are stored procedures (db_ledger.c, FENCED TRANSITIONS)
+ * that `sheetq migrate` creates and the account must be allowed to EXECUTE.
+ * A harmless call of one: SQ_ECONFIG naming what is missing (the schema not
+ * migrated, the grant), or a temporary code when the database is out of
+ * reach. */
+sq_errcode sq_ledger_check_procedures(sq_db *db, sq_err *err);
 
 /* Re-run: clones a finished job (failed, succeeded or cancelled) into a new
  * job with a fresh set of attempts, in the same batch, linked by

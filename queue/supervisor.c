@@ -1072,6 +1072,20 @@ sq_errcode sq_supervisor_run(const sq_supervisor_options *opt, sq_err *err) {
     rc = err->code;
     goto out;
   }
+  /* Every start and end of an attempt calls the ledger's procedures: a
+   * database that lacks them (not migrated) or an account that may not run
+   * them would fail every job, so the worker does not start. */
+  if ((rc = sq_ledger_check_procedures(sv.db, err)) != SQ_OK) {
+    if (!sq_error_is_temporary(rc)) {
+      sq_err why = *err; /* err->msg is rewritten below */
+      sq_err_set(err, rc, "the ledger's procedures cannot be called (%.300s); run `sheetq "
+                 "migrate` with an account that may create them, and grant EXECUTE on the "
+                 "database to this one", why.msg);
+      goto out;
+    }
+    SQ_WARN("database not reachable yet (%s); will keep trying", err->msg);
+  }
+  rc = SQ_OK;
 
   uv_timer_init(sv.loop, &sv.tick);
   uv_timer_init(sv.loop, &sv.grace_timer);

@@ -132,10 +132,10 @@ rc=0; out=$(SHEETQ_MYSQL_SSL_MODE=sometimes sq migrate 2>&1) || rc=$?
 assert_eq 2 "$rc" "exit status of a bad ssl-mode"
 assert_contains "$out" "mysql_ssl_mode must be disabled, preferred, required" "bad ssl-mode"
 
-# The least-privilege account of docs/deploy.md (SELECT, INSERT, UPDATE on
-# the database) runs every command once `sheetq migrate` has run with more.
-# Before migrate, it is told what it lacks, as a configuration error (2), not
-# a temporary one that a scheduler would retry forever.
+# The least-privilege account of docs/deploy.md (SELECT, INSERT, UPDATE and
+# EXECUTE on the database) runs every command once `sheetq migrate` has run
+# with more. Before migrate, it is told what it lacks, as a configuration
+# error (2), not a temporary one that a scheduler would retry forever.
 sql -e "CREATE USER '$lp_user'@'%' IDENTIFIED BY 'lp-pw';
         GRANT SELECT, INSERT, UPDATE ON \`$T_DB\`.* TO '$lp_user'@'%'"
 lp_url="mysql://$lp_user:lp-pw@$T_MYSQL_HOST:$T_MYSQL_PORT/$T_DB"
@@ -145,6 +145,12 @@ rc=0; out=$(lp status 2>&1) || rc=$?
 assert_eq 2 "$rc" "exit status of a command the account lacks the grants for"
 assert_contains "$out" "CREATE command denied" "the missing privilege"
 sq migrate >/dev/null || fail "migrate with the full account"
+# Without EXECUTE a worker could record no start: it does not start, and says
+# what to grant.
+rc=0; out=$(lp worker --burst 2>&1) || rc=$?
+assert_eq 2 "$rc" "exit status of a worker that may not call the ledger's procedures"
+assert_contains "$out" "grant EXECUTE" "what the worker says it lacks"
+sql -e "GRANT EXECUTE ON \`$T_DB\`.* TO '$lp_user'@'%'"
 sql "$T_DB" <<'SQL'
 INSERT INTO tenants (id, name) VALUES (77, 'Least privilege');
 INSERT INTO reports (id, tenant_id, name) VALUES (77, 77, 'R');
@@ -153,7 +159,7 @@ INSERT INTO records (report_id, recorded_at, recorded_by, `values`) VALUES (77, 
 SQL
 for cmd in "enqueue --period 2027-02 --tenant 77" "worker --burst" "status"; do
   # shellcheck disable=SC2086 # the command's words
-  out=$(lp $cmd 2>&1) || fail "$cmd with SELECT, INSERT, UPDATE: $out"
+  out=$(lp $cmd 2>&1) || fail "$cmd with SELECT, INSERT, UPDATE, EXECUTE: $out"
 done
 assert_eq succeeded "$(sql "$T_DB" -e "SELECT state FROM sheetq_jobs WHERE report_id = 77")" \
   "the job run by the least-privilege account"

@@ -168,10 +168,12 @@ grep -q "slack: POST failed: HTTP 500" "$T_DIR"/b*.log || fail "no worker logged
 if grep -l "$secret" "$T_DIR"/*.log; then fail "the webhook URL appears in a log (above)"; fi
 
 # ---- an older ledger, made before the outbox columns, is upgraded ----------
-# Two migrations at once add each column once; what failed or finished
-# before the upgrade counts as announced, so turning Slack on replays nothing.
+# Two migrations at once add each column and each procedure once; what
+# failed or finished before the upgrade counts as announced, so turning
+# Slack on replays nothing.
 sql "$T_DB" -e "ALTER TABLE sheetq_jobs DROP KEY state_notified, DROP COLUMN notified_at;
-  ALTER TABLE sheetq_batches DROP COLUMN summary_sent_at; DELETE FROM sheetq_schema WHERE version > 1"
+  ALTER TABLE sheetq_batches DROP COLUMN summary_sent_at; DELETE FROM sheetq_schema WHERE version > 1;
+  DROP PROCEDURE sheetq_start_v1; DROP PROCEDURE sheetq_succeeded_v1; DROP PROCEDURE sheetq_failed_v1"
 sq migrate >"$T_DIR/m1.out" 2>&1 &
 m1=$!
 sq migrate >"$T_DIR/m2.out" 2>&1 || fail "migrate: $(cat "$T_DIR/m2.out")"
@@ -179,5 +181,7 @@ wait $m1 || fail "concurrent migrate: $(cat "$T_DIR/m1.out")"
 assert_eq 0 "$(count "state = 'failed' AND notified_at IS NULL")" "old failures after the upgrade"
 assert_eq 0 "$(sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_batches WHERE summary_sent_at IS NULL")" \
   "old batches after the upgrade"
-assert_eq 2 "$(sql "$T_DB" -e "SELECT MAX(version) FROM sheetq_schema")" "schema version"
+assert_eq 3 "$(sql "$T_DB" -e "SELECT MAX(version) FROM sheetq_schema")" "schema version"
+assert_eq 3 "$(sql "$T_DB" -e "SELECT COUNT(*) FROM information_schema.ROUTINES
+  WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_NAME LIKE 'sheetq\_%\_v1'")" "the ledger's procedures"
 echo "ok: one failure message and one summary, through an outage, a 429 and a killed sender"
