@@ -158,9 +158,12 @@ static const struct added_column {
  * (and, for steps sent again after a lost connection, whether they had
  * applied).
  *
- * The names carry a version: a procedure is never changed in place, a
- * changed one gets a new name (and the schema version a bump), so workers
- * of the old and the new release can share a database during a rollout. */
+ * The names carry a version: a changed body gets a new name (and the schema
+ * version a bump), so workers of the old and the new release can share a
+ * database during a rollout. Each procedure's COMMENT holds a fingerprint
+ * of its text, which `sheetq migrate` compares: one made from another text
+ * (the tables' collation changed since, a pre-release body) is made again,
+ * and one a restore left out (mysqldump without --routines) is made. */
 #define START_FENCE                                                        \
   "id = p_id AND state IN ('submitted','runnable','running') "             \
   "AND (lease_token IS NULL OR lease_token < p_token)"
@@ -168,23 +171,15 @@ static const struct added_column {
 #define FAILED_FENCE                                                       \
   "id = p_id AND state IN ('submitted','runnable','running') "             \
   "AND COALESCE(lease_token, 0) = p_token"
-/* String parameters name the tables' character set, so that comparing them
- * with the columns never converts the column (and loses the index). An id
- * longer than the column's 24 characters matches no job, as it did as a
- * literal, instead of failing the round's call. */
-#define ID_PARAM "p_id VARCHAR(64) CHARACTER SET utf8mb4"
-#define OUT_APPLIED "OUT p_applied TINYINT) "
-#define ROUTINE_HEAD "MODIFIES SQL DATA SQL SECURITY INVOKER BEGIN DECLARE fenced INT; "
-/* The fence's changed rows: 1 applied, 0 refused (ROW_COUNT() read inside
- * the call, where no result goes to the client in between). */
-#define SET_APPLIED "SET p_applied = ROW_COUNT(); END"
 
+/* A procedure: its name, its parameters after p_id (the job id, declared
+ * by make_routine) and the statements between the check's variable and
+ * the OUT parameter's assignment. */
 static const struct routine {
-  const char *name, *create;
+  const char *name, *params, *body;
 } routines[] = {
     {"sheetq_start_v1",
-     "CREATE PROCEDURE sheetq_start_v1(" ID_PARAM ", p_attempt INT, "
-     "p_token BIGINT UNSIGNED, p_worker VARCHAR(128) CHARACTER SET utf8mb4, " OUT_APPLIED ROUTINE_HEAD
+     "p_attempt INT, p_token BIGINT UNSIGNED, p_worker VARCHAR(128) CHARACTER SET utf8mb4",
      "SELECT COUNT(*) INTO fenced FROM sheetq_jobs WHERE " START_FENCE " FOR UPDATE; "
      "IF fenced = 1 THEN "
      /* An earlier attempt still marked running lost its worker. */
@@ -196,11 +191,10 @@ static const struct routine {
      "END IF; "
      "UPDATE sheetq_jobs SET state = 'running', attempts = p_attempt, lease_token = p_token, "
      "worker = p_worker, started_at = COALESCE(started_at, UTC_TIMESTAMP(3)), "
-     "updated_at = UTC_TIMESTAMP(3) WHERE fenced = 1 AND " START_FENCE "; " SET_APPLIED},
+     "updated_at = UTC_TIMESTAMP(3) WHERE fenced = 1 AND " START_FENCE "; "},
     {"sheetq_succeeded_v1",
-     "CREATE PROCEDURE sheetq_succeeded_v1(" ID_PARAM ", p_attempt INT, "
-     "p_token BIGINT UNSIGNED, p_key VARCHAR(1024) CHARACTER SET utf8mb4, "
-     "p_rows BIGINT UNSIGNED, " OUT_APPLIED ROUTINE_HEAD
+     "p_attempt INT, p_token BIGINT UNSIGNED, p_key VARCHAR(1024) CHARACTER SET utf8mb4, "
+     "p_rows BIGINT UNSIGNED",
      "SELECT COUNT(*) INTO fenced FROM sheetq_jobs WHERE " SUCCEEDED_FENCE " FOR UPDATE; "
      "IF fenced = 1 THEN "
      "UPDATE sheetq_attempts SET outcome = 'succeeded', finished_at = UTC_TIMESTAMP(3) "
@@ -208,14 +202,12 @@ static const struct routine {
      "END IF; "
      "UPDATE sheetq_jobs SET state = 'succeeded', output_key = p_key, rows_written = p_rows, "
      "last_error_code = NULL, last_error = NULL, finished_at = UTC_TIMESTAMP(3), "
-     "updated_at = UTC_TIMESTAMP(3) WHERE fenced = 1 AND " SUCCEEDED_FENCE "; " SET_APPLIED},
+     "updated_at = UTC_TIMESTAMP(3) WHERE fenced = 1 AND " SUCCEEDED_FENCE "; "},
     /* A job that never started (malformed, found unrunnable before the
      * claim reached the ledger) has no token yet: token 0 fences nothing. */
     {"sheetq_failed_v1",
-     "CREATE PROCEDURE sheetq_failed_v1(" ID_PARAM ", p_attempt INT, "
-     "p_token BIGINT UNSIGNED, p_final TINYINT, "
-     "p_code VARCHAR(32) CHARACTER SET utf8mb4, p_msg TEXT CHARACTER SET utf8mb4, "
-     OUT_APPLIED ROUTINE_HEAD
+     "p_attempt INT, p_token BIGINT UNSIGNED, p_final TINYINT, "
+     "p_code VARCHAR(32) CHARACTER SET utf8mb4, p_msg TEXT CHARACTER SET utf8mb4",
      "SELECT COUNT(*) INTO fenced FROM sheetq_jobs WHERE " FAILED_FENCE " FOR UPDATE; "
      "IF fenced = 1 THEN "
      "UPDATE sheetq_attempts SET outcome = 'failed', error_code = p_code, error = p_msg, "
@@ -226,18 +218,127 @@ static const struct routine {
      "live = IF(p_final, NULL, 1), attempts = GREATEST(attempts, p_attempt), "
      "last_error_code = p_code, last_error = p_msg, "
      "finished_at = IF(p_final, UTC_TIMESTAMP(3), NULL), updated_at = UTC_TIMESTAMP(3) "
-     "WHERE fenced = 1 AND " FAILED_FENCE "; " SET_APPLIED},
+     "WHERE fenced = 1 AND " FAILED_FENCE "; "},
 };
 
-/* Creates the procedures the database lacks. CREATE PROCEDURE has no IF NOT
- * EXISTS in MySQL: one that exists (made by an earlier or a concurrent
- * migration) is the same procedure, as its name carries its version. */
-static sq_errcode add_routines(sq_db *db, sq_err *err) {
-  for (size_t i = 0; i < sizeof routines / sizeof routines[0]; i++) {
-    sq_errcode rc = sq_db_exec(db, routines[i].create, NULL, 0, NULL, err);
-    if (rc != SQ_OK && sq_db_errno(db) != ER_SP_ALREADY_EXISTS) return rc;
+/* FNV-1a, 64 bits: tells one procedure text from another, nothing more. */
+static uint64_t fingerprint(const char *s, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+  return h;
+}
+
+/* The CREATE PROCEDURE of r, in out; its COMMENT ("sheetq <fingerprint>")
+ * in comment. p_id takes the collation of the id columns it is compared
+ * with: a parameter's collation is the server's default for its character
+ * set when the procedure is made, and comparing it with a column of
+ * another collation is an error (1267, "illegal mix of collations"), where
+ * the literals of the statements before were coerced to the column's. An
+ * id longer than the column's 24 characters matches no job, as a literal
+ * did, instead of failing the round. */
+static sq_errcode make_routine(const struct routine *r, const char *collation, sq_buf *out,
+                               char comment[32], sq_err *err) {
+  sq_buf sig, rest;
+  sq_errcode rc;
+  uint64_t h;
+  sq_buf_init(&sig, 1u << 16);
+  sq_buf_init(&rest, 1u << 16);
+  rc = sq_buf_printf(&sig, "(p_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE %s, %s, "
+                     "OUT p_applied TINYINT)", collation, r->params);
+  if (rc == SQ_OK)
+    rc = sq_buf_printf(&rest,
+                       "MODIFIES SQL DATA SQL SECURITY INVOKER BEGIN DECLARE fenced INT; %s"
+                       /* The fence's changed rows: 1 applied, 0 refused, read
+                        * inside the call (nothing goes to the client between). */
+                       "SET p_applied = ROW_COUNT(); END", r->body);
+  if (rc == SQ_OK) {
+    h = fingerprint(sq_buf_str(&sig), sig.len) ^ fingerprint(sq_buf_str(&rest), rest.len);
+    snprintf(comment, 32, "sheetq %016llx", (unsigned long long)h);
+    /* The COMMENT is a characteristic: after the parameters. */
+    rc = sq_buf_printf(out, "CREATE PROCEDURE %s%s COMMENT '%s' %s", r->name,
+                       sq_buf_str(&sig), comment, sq_buf_str(&rest));
+  }
+  sq_buf_free(&sig);
+  sq_buf_free(&rest);
+  return rc == SQ_OK ? SQ_OK : sq_err_set(err, SQ_ENOMEM, "out of memory");
+}
+
+typedef struct text_row {
+  char text[128];
+  bool found;
+} text_row;
+
+static sq_errcode read_text(void *ctx, char **row, const unsigned long *len,
+                            unsigned n_fields, sq_err *err) {
+  text_row *t = ctx;
+  (void)err;
+  if (n_fields >= 1 && row[0] != NULL) {
+    snprintf(t->text, sizeof t->text, "%.*s", (int)len[0], row[0]);
+    t->found = true;
   }
   return SQ_OK;
+}
+
+/* The collation of sheetq_jobs.id and sheetq_attempts.job_id, which must
+ * agree (both are utf8mb4 in the tables' default collation). */
+static sq_errcode id_collation(sq_db *db, char out[128], sq_err *err) {
+  text_row jobs = {{0}, false}, attempts = {{0}, false};
+  static const char sql[] = "SELECT COLLATION_NAME FROM information_schema.COLUMNS "
+                            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t "
+                            "AND COLUMN_NAME = :c";
+  sq_errcode rc = sq_db_query(db, sql, (sq_param[]){SQ_P_STR("t", "sheetq_jobs"),
+                                                    SQ_P_STR("c", "id")},
+                              2, read_text, &jobs, err);
+  if (rc == SQ_OK)
+    rc = sq_db_query(db, sql, (sq_param[]){SQ_P_STR("t", "sheetq_attempts"),
+                                           SQ_P_STR("c", "job_id")},
+                     2, read_text, &attempts, err);
+  if (rc != SQ_OK) return rc;
+  if (!jobs.found || !attempts.found)
+    return sq_err_set(err, SQ_ECONFIG, "ledger: cannot read the collation of the job id "
+                      "columns from information_schema");
+  if (strcmp(jobs.text, attempts.text) != 0)
+    return sq_err_set(err, SQ_ECONFIG, "ledger: sheetq_jobs.id (%s) and "
+                      "sheetq_attempts.job_id (%s) have different collations",
+                      jobs.text, attempts.text);
+  if (strspn(jobs.text, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(jobs.text))
+    return sq_err_set(err, SQ_ECONFIG, "ledger: unexpected collation name %.60s", jobs.text);
+  memcpy(out, jobs.text, sizeof jobs.text);
+  return SQ_OK;
+}
+
+sq_errcode sq_ledger_ensure_procedures(sq_db *db, sq_err *err) {
+  char collation[128];
+  sq_errcode rc = id_collation(db, collation, err);
+  for (size_t i = 0; rc == SQ_OK && i < sizeof routines / sizeof routines[0]; i++) {
+    const struct routine *r = &routines[i];
+    char comment[32], drop[96];
+    text_row have = {{0}, false};
+    sq_buf create;
+    sq_buf_init(&create, 1u << 16);
+    rc = make_routine(r, collation, &create, comment, err);
+    if (rc == SQ_OK)
+      rc = sq_db_query(db,
+                       "SELECT ROUTINE_COMMENT FROM information_schema.ROUTINES WHERE "
+                       "ROUTINE_SCHEMA = DATABASE() AND ROUTINE_TYPE = 'PROCEDURE' AND "
+                       "ROUTINE_NAME = :n",
+                       (sq_param[]){SQ_P_STR("n", r->name)}, 1, read_text, &have, err);
+    if (rc == SQ_OK && have.found && strcmp(have.text, comment) != 0) {
+      /* Made from another text: made again. Workers calling it meanwhile
+       * fail their round and go on (their jobs' leases keep them). */
+      snprintf(drop, sizeof drop, "DROP PROCEDURE IF EXISTS %s", r->name);
+      rc = sq_db_exec(db, drop, NULL, 0, NULL, err);
+    }
+    if (rc == SQ_OK && !(have.found && strcmp(have.text, comment) == 0)) {
+      /* CREATE PROCEDURE has no IF NOT EXISTS in MySQL: one made meanwhile
+       * by a concurrent migration (or one this account cannot see) is
+       * the same text. */
+      rc = sq_db_exec(db, sq_buf_str(&create), NULL, 0, NULL, err);
+      if (rc != SQ_OK && sq_db_errno(db) == ER_SP_ALREADY_EXISTS) rc = SQ_OK;
+    }
+    sq_buf_free(&create);
+  }
+  return rc;
 }
 
 static sq_errcode read_flag(void *ctx, char **row, const unsigned long *len,
@@ -305,7 +406,7 @@ sq_errcode sq_ledger_migrate(sq_db *db, sq_err *err) {
   for (size_t i = 0; i < sizeof schema / sizeof schema[0]; i++)
     if ((rc = sq_db_exec(db, schema[i], NULL, 0, NULL, err)) != SQ_OK) return rc;
   if ((rc = add_columns(db, err)) != SQ_OK) return rc;
-  if ((rc = add_routines(db, err)) != SQ_OK) return rc;
+  if ((rc = sq_ledger_ensure_procedures(db, err)) != SQ_OK) return rc;
   rc = sq_db_exec(db,
                   "INSERT INTO sheetq_schema (version, applied_at) "
                   "SELECT :v, UTC_TIMESTAMP(3) FROM DUAL WHERE NOT EXISTS "

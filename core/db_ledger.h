@@ -115,6 +115,11 @@ sq_errcode sq_ledger_transitions(sq_db *db, sq_ledger_step *steps, size_t n,
  * migrated, the grant), or a temporary code when the database is out of
  * reach. */
 sq_errcode sq_ledger_check_procedures(sq_db *db, sq_err *err);
+/* Makes the procedures that are missing, or were made from another text
+ * (their COMMENT's fingerprint; the tables' collation is part of it).
+ * sq_ledger_migrate does it when the schema version is behind; `sheetq
+ * migrate` always (a restore may have left them out). */
+sq_errcode sq_ledger_ensure_procedures(sq_db *db, sq_err *err);
 
 /* Re-run: clones a finished job (failed, succeeded or cancelled) into a new
  * job with a fresh set of attempts, in the same batch, linked by

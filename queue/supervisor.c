@@ -1083,7 +1083,8 @@ sq_errcode sq_supervisor_run(const sq_supervisor_options *opt, sq_err *err) {
                  "database to this one", why.msg);
       goto out;
     }
-    SQ_WARN("database not reachable yet (%s); will keep trying", err->msg);
+    SQ_WARN("cannot call the ledger's procedures yet (%s); jobs wait for the ledger",
+            err->msg);
   }
   rc = SQ_OK;
 

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The ledger's transitions are stored procedures (docs/architecture.md).
+# `sheetq migrate` makes each one that is missing, also when the schema
+# version is current (a restore without --routines leaves them out), and
+# makes again one made from another text (its COMMENT's fingerprint); a
+# worker that cannot call them does not start and says to migrate.
+source "$(dirname "$0")/lib.sh"
+
+load_schema
+sql "$T_DB" <<'SQL'
+INSERT INTO tenants (id, name) VALUES (1, 'T');
+INSERT INTO reports (id, tenant_id, name) VALUES (1, 1, 'A'), (2, 1, 'B');
+INSERT INTO report_items (id, report_id, position, label, kind) VALUES
+  (1, 1, 1, 'V', 'number'), (2, 2, 1, 'V', 'number');
+INSERT INTO records (report_id, recorded_at, recorded_by, `values`) VALUES
+  (1, '2026-10-05 10:00:00', 'x', '{"1": 1}'), (2, '2026-11-05 10:00:00', 'x', '{"2": 2}');
+SQL
+sq migrate >/dev/null || fail "migrate"
+comment_of() {
+  sql "$T_DB" -e "SELECT ROUTINE_COMMENT FROM information_schema.ROUTINES
+    WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_NAME = '$1'"
+}
+want=$(comment_of sheetq_start_v1)
+[[ $want =~ ^sheetq\ [0-9a-f]{16}$ ]] || fail "sheetq_start_v1's comment: '$want'"
+
+# A restore that left out a procedure: the schema version says current.
+sql "$T_DB" -e "DROP PROCEDURE sheetq_succeeded_v1"
+assert_contains "$(sq enqueue --period 2026-10)" "1 new job(s)" "enqueue"
+rc=0; out=$(sq worker --burst 2>&1) || rc=$?
+assert_eq 2 "$rc" "exit status of a worker without the procedures"
+assert_contains "$out" "sheetq migrate" "what the worker says to do"
+assert_eq 1 "$(sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_jobs WHERE state = 'runnable'")" \
+  "the job, untouched"
+sq migrate >/dev/null || fail "migrate after the restore"
+[[ -n $(comment_of sheetq_succeeded_v1) ]] || fail "migrate did not make sheetq_succeeded_v1"
+sq worker --burst 2>"$T_DIR/w1.log" || fail "worker: $(tail -3 "$T_DIR/w1.log")"
+assert_eq succeeded "$(sql "$T_DB" -e "SELECT state FROM sheetq_jobs WHERE report_id = 1")" \
+  "the job after migrate"
+
+# A procedure of the same name made from another text (here: one that
+# refuses every start) is made again from sheetq's.
+sql "$T_DB" <<'SQL'
+DROP PROCEDURE sheetq_start_v1;
+CREATE PROCEDURE sheetq_start_v1(p_id VARCHAR(64), p_attempt INT, p_token BIGINT UNSIGNED,
+  p_worker VARCHAR(128), OUT p_applied TINYINT) COMMENT 'sheetq 0000000000000000'
+  SET p_applied = 0;
+SQL
+sq migrate >/dev/null || fail "migrate over a foreign body"
+assert_eq "$want" "$(comment_of sheetq_start_v1)" "sheetq_start_v1's fingerprint after migrate"
+assert_contains "$(sq enqueue --period 2026-11)" "1 new job(s)" "enqueue 2026-11"
+sq worker --burst 2>"$T_DIR/w2.log" || fail "worker: $(tail -3 "$T_DIR/w2.log")"
+assert_eq "succeeded 1" "$(sql "$T_DB" -e "SELECT state, attempts FROM sheetq_jobs WHERE report_id = 2" | tr '\t' ' ')" \
+  "the 2026-11 job, started by the procedure made again"
+echo "ok: migrate makes missing and foreign procedures; a worker without them does not start"
