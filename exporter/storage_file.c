@@ -71,30 +71,45 @@ static void parent_of(const char *path, char *out, size_t cap) {
   out[slash == NULL ? 1 : n] = '\0';
 }
 
-/* mkdir -p path (absolute), fsyncing the parent of each directory made. */
-static sq_errcode mkdir_p(const char *path, const char *ctx, sq_err *err) {
-  char p[PATH_CAP], parent[PATH_CAP];
+/* Makes the directory path, whose parent exists, and fsyncs the parent;
+ * one made meanwhile by someone else is fine. On failure -1 with errno
+ * (ENOENT: the parent does not exist) and *what failed. */
+static int mkdir_one(const char *path, const char **what) {
+  char parent[PATH_CAP];
   struct stat st;
-  size_t len = strlen(path);
-
-  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return SQ_OK;
-  if (len >= sizeof p)
-    return sq_err_set(err, SQ_ESTORAGE, "%s: path too long", ctx);
-  memcpy(p, path, len + 1);
-  for (size_t i = 1; i <= len; i++) {
-    if (p[i] != '/' && p[i] != '\0') continue;
-    p[i] = '\0';
-    if (mkdir(p, 0755) == 0) {
-      parent_of(p, parent, sizeof parent);
-      if (fsync_dir(parent) != 0)
-        return sys_error(err, errno, ctx, "fsync directory", parent);
-    } else if (errno != EEXIST) {
-      return sys_error(err, errno, ctx, "create directory", p);
-    } else if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
-      return sys_error(err, ENOTDIR, ctx, "create directory", p);
-    }
-    p[i] = i == len ? '\0' : '/';
+  *what = "create directory";
+  if (mkdir(path, 0755) == 0) {
+    parent_of(path, parent, sizeof parent);
+    *what = "fsync the parent of directory";
+    return fsync_dir(parent);
   }
+  if (errno != EEXIST) return -1;
+  if (stat(path, &st) != 0) return -1;
+  if (!S_ISDIR(st.st_mode)) {
+    errno = ENOTDIR;
+    return -1;
+  }
+  return 0;
+}
+
+/* mkdir -p path (absolute), fsyncing the parent of each directory made.
+ * From the deepest directory up: a new report's directory under its
+ * tenant's is one mkdir, not one per component from the root. */
+static sq_errcode mkdir_p(const char *path, const char *ctx, sq_err *err) {
+  char parent[PATH_CAP];
+  struct stat st;
+  const char *what;
+  sq_errcode rc;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return SQ_OK;
+  if (strlen(path) >= sizeof parent)
+    return sq_err_set(err, SQ_ESTORAGE, "%s: path too long", ctx);
+  if (mkdir_one(path, &what) == 0) return SQ_OK;
+  if (errno != ENOENT) return sys_error(err, errno, ctx, what, path);
+  parent_of(path, parent, sizeof parent);
+  if (strcmp(parent, path) == 0 || strcmp(parent, "/") == 0 || strcmp(parent, ".") == 0)
+    return sys_error(err, ENOENT, ctx, what, path);
+  if ((rc = mkdir_p(parent, ctx, err)) != SQ_OK) return rc;
+  if (mkdir_one(path, &what) != 0) return sys_error(err, errno, ctx, what, path);
   return SQ_OK;
 }
 
