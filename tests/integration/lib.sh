@@ -109,6 +109,28 @@ sq() { "$SHEETQ_BIN" "$@"; }
 
 load_schema() { sql "$T_DB" < "$ROOT_DIR/scripts/demo_schema.sql"; }
 
+# A redis-server of the test's own on a free port, for what the shared one
+# cannot give (its command counters, its settings, its restarts). After
+# own_redis_init (which skips the test without redis-server) SHEETQ_REDIS_URL
+# names it; own_redis_start [settings...] starts it in the background
+# (OWN_REDIS_PID; cleanup kills it); own_redis runs redis-cli against it.
+own_redis_init() {
+  command -v redis-server >/dev/null || {
+    echo "skip: no redis-server" >&2
+    exit 77
+  }
+  OWN_REDIS_PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  OWN_REDIS_DIR="$T_DIR/redis"
+  mkdir -p "$OWN_REDIS_DIR"
+  export SHEETQ_REDIS_URL="redis://127.0.0.1:$OWN_REDIS_PORT/0"
+}
+own_redis() { redis-cli -p "$OWN_REDIS_PORT" "$@"; }
+own_redis_start() {
+  redis-server --port "$OWN_REDIS_PORT" --bind 127.0.0.1 --dir "$OWN_REDIS_DIR" --save '' \
+    --appendonly no --logfile "$OWN_REDIS_DIR/redis.log" "$@" &
+  OWN_REDIS_PID=$!
+}
+
 demo_data() { # demo_data [demo_data.sh flags]
   "$ROOT_DIR/scripts/demo_data.sh" "$@" -- --protocol=tcp -h "$T_MYSQL_HOST" \
     -P "$T_MYSQL_PORT" -u "$T_MYSQL_USER" "$T_DB" >/dev/null

@@ -11,10 +11,7 @@
 # server answers (LOADING) while it loads.
 source "$(dirname "$0")/lib.sh"
 
-command -v redis-server >/dev/null || {
-  echo "skip: no redis-server" >&2
-  exit 77
-}
+own_redis_init
 load_schema
 sql "$T_DB" <<'SQL'
 INSERT INTO tenants (id, name) VALUES (1, 'T');
@@ -28,18 +25,8 @@ INSERT INTO records (report_id, recorded_at, recorded_by, `values`) VALUES
 SQL
 count() { sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_jobs WHERE $1"; }
 
-port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-rdir="$T_DIR/redis"
-mkdir -p "$rdir"
-own_redis() { redis-cli -p "$port" "$@"; }
-start_redis() { # start_redis [extra settings]: in the background, this test's job
-  redis-server --port "$port" --bind 127.0.0.1 --dir "$rdir" --save '' --appendonly no \
-    --logfile "$rdir/redis.log" "$@" &
-  redis_pid=$!
-}
 answers() { [[ $(own_redis PING 2>&1) == "$1"* ]]; }
 
-export SHEETQ_REDIS_URL="redis://127.0.0.1:$port/0"
 # Redis is not running yet: enqueue records the batch in the ledger and
 # exits 75 (temporary).
 status=0
@@ -48,17 +35,17 @@ assert_eq 75 "$status" "enqueue's exit status with redis down"
 assert_eq 3 "$(count "state = 'submitted'")" "jobs left in the ledger by that enqueue"
 
 # A dataset to load: 50,000 small keys, saved, and the server stopped.
-start_redis --enable-debug-command yes
+own_redis_start --enable-debug-command yes
 wait_until -t 30 "redis to start" answers PONG
 assert_eq OK "$(own_redis DEBUG POPULATE 50000 filler)" "populating redis"
 assert_eq OK "$(own_redis SAVE)" "saving the dataset"
 own_redis SHUTDOWN NOSAVE >/dev/null 2>&1 || true
-wait $redis_pid || true
+wait $OWN_REDIS_PID || true
 
 # Restarted, it loads for 50,000 x 200 us = 10 s at least. The worker's
 # ledger check interval is far longer than the test: only its first check
 # (at its start, or as soon as Redis lets it) can queue the 2026-10 jobs.
-start_redis --key-load-delay 200 --loading-process-events-interval-bytes 1024
+own_redis_start --key-load-delay 200 --loading-process-events-interval-bytes 1024
 wait_until -t 30 "redis to answer LOADING" answers LOADING
 sq enqueue --period 2026-11 >"$T_DIR/enqueue.out" 2>"$T_DIR/enqueue.log" &
 enq=$!
@@ -91,5 +78,5 @@ for j in $(sql "$T_DB" -e "SELECT id FROM sheetq_jobs"); do
   assert_eq done "$(own_redis HGET "sheetq:{$T_QUEUE}:job:$j" state)" "redis state of $j"
 done
 own_redis SHUTDOWN NOSAVE >/dev/null 2>&1 || true
-wait $redis_pid || true
+wait $OWN_REDIS_PID || true
 echo "ok: enqueue and worker wait for a loading redis, then work"

@@ -9,10 +9,7 @@
 # fence-floor raise.
 source "$(dirname "$0")/lib.sh"
 
-command -v redis-server >/dev/null || {
-  echo "skip: no redis-server" >&2
-  exit 77
-}
+own_redis_init
 load_schema
 sql "$T_DB" <<'SQL'
 INSERT INTO tenants (id, name) VALUES (1, 'T');
@@ -23,17 +20,9 @@ INSERT INTO records (report_id, recorded_at, recorded_by, `values`)
   SELECT seq, '2026-10-05 10:00:00', 'x', CONCAT('{"', seq, '": ', seq, '}') FROM seq_1_to_20;
 SQL
 
-port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-rdir="$T_DIR/redis"
-mkdir -p "$rdir"
-own_redis() { redis-cli -p "$port" "$@"; }
-redis-server --port "$port" --bind 127.0.0.1 --dir "$rdir" --save '' --appendonly no \
-  --logfile "$rdir/redis.log" &
-redis_pid=$!
-trap 'rc=$?; kill $redis_pid 2>/dev/null; wait $redis_pid 2>/dev/null; (exit $rc); cleanup' EXIT
+own_redis_start
 answers() { [[ $(own_redis PING 2>&1) == PONG ]]; }
 wait_until -t 30 "redis to start" answers
-export SHEETQ_REDIS_URL="redis://127.0.0.1:$port/0"
 
 # calls COMMAND: how many times this Redis has run COMMAND.
 calls() {
