@@ -200,12 +200,6 @@ static sq_errcode db_error(sq_db *db, sq_err *err, const char *what) {
       e == ER_DBACCESS_DENIED_ERROR || e == ER_SPECIFIC_ACCESS_DENIED_ERROR ||
       e == ER_PROCACCESS_DENIED_ERROR)
     code = SQ_ECONFIG;
-  /* The ledger's procedures are part of its schema (sheetq migrate), and a
-   * procedure whose parameters' collation is not its tables' any more
-   * (illegal mix of collations) is made again by it. */
-  if (e == ER_SP_DOES_NOT_EXIST || e == ER_CANT_AGGREGATE_2COLLATIONS ||
-      e == ER_CANT_AGGREGATE_3COLLATIONS || e == ER_CANT_AGGREGATE_NCOLLATIONS)
-    code = SQ_ECONFIG;
   return sq_err_set(err, code, "%s: mysql error %u: %s", what, e,
                     mysql_error(db->conn));
 }

@@ -229,22 +229,23 @@ static uint64_t fingerprint(const char *s, size_t n) {
 }
 
 /* The CREATE PROCEDURE of r, in out; its COMMENT ("sheetq <fingerprint>")
- * in comment. p_id takes the collation of the id columns it is compared
- * with: a parameter's collation is the server's default for its character
- * set when the procedure is made, and comparing it with a column of
- * another collation is an error (1267, "illegal mix of collations"), where
+ * in comment. p_id takes the character set and collation of the id columns
+ * it is compared with ("utf8mb4 COLLATE utf8mb4_general_ci"): a parameter's
+ * collation is the server's default for its character set when the
+ * procedure is made, and comparing it with a column of another collation
+ * is an error (1267, "illegal mix of collations"), where
  * the literals of the statements before were coerced to the column's. An
  * id longer than the column's 24 characters matches no job, as a literal
  * did, instead of failing the round. */
-static sq_errcode make_routine(const struct routine *r, const char *collation, sq_buf *out,
+static sq_errcode make_routine(const struct routine *r, const char *charset, sq_buf *out,
                                char comment[32], sq_err *err) {
   sq_buf sig, rest;
   sq_errcode rc;
   uint64_t h;
   sq_buf_init(&sig, 1u << 16);
   sq_buf_init(&rest, 1u << 16);
-  rc = sq_buf_printf(&sig, "(p_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE %s, %s, "
-                     "OUT p_applied TINYINT)", collation, r->params);
+  rc = sq_buf_printf(&sig, "(p_id VARCHAR(64) CHARACTER SET %s, %s, OUT p_applied TINYINT)",
+                     charset, r->params);
   if (rc == SQ_OK)
     rc = sq_buf_printf(&rest,
                        "MODIFIES SQL DATA SQL SECURITY INVOKER BEGIN DECLARE fenced INT; %s"
@@ -279,13 +280,17 @@ static sq_errcode read_text(void *ctx, char **row, const unsigned long *len,
   return SQ_OK;
 }
 
-/* The collation of sheetq_jobs.id and sheetq_attempts.job_id, which must
- * agree (both are utf8mb4 in the tables' default collation). */
-static sq_errcode id_collation(sq_db *db, char out[128], sq_err *err) {
+static sq_errcode read_flag(void *ctx, char **row, const unsigned long *len,
+                            unsigned n_fields, sq_err *err);
+
+/* The character set and collation of sheetq_jobs.id and
+ * sheetq_attempts.job_id, which must agree ("utf8mb4 COLLATE
+ * utf8mb4_general_ci" for tables made by migrate on MariaDB 10.11). */
+static sq_errcode id_charset(sq_db *db, char out[256], sq_err *err) {
   text_row jobs = {{0}, false}, attempts = {{0}, false};
-  static const char sql[] = "SELECT COLLATION_NAME FROM information_schema.COLUMNS "
-                            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t "
-                            "AND COLUMN_NAME = :c";
+  static const char sql[] = "SELECT CONCAT(CHARACTER_SET_NAME, ' COLLATE ', COLLATION_NAME) "
+                            "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+                            "AND TABLE_NAME = :t AND COLUMN_NAME = :c";
   sq_errcode rc = sq_db_query(db, sql, (sq_param[]){SQ_P_STR("t", "sheetq_jobs"),
                                                     SQ_P_STR("c", "id")},
                               2, read_text, &jobs, err);
@@ -295,49 +300,69 @@ static sq_errcode id_collation(sq_db *db, char out[128], sq_err *err) {
                      2, read_text, &attempts, err);
   if (rc != SQ_OK) return rc;
   if (!jobs.found || !attempts.found)
-    return sq_err_set(err, SQ_ECONFIG, "ledger: cannot read the collation of the job id "
+    return sq_err_set(err, SQ_ECONFIG, "ledger: cannot read the character set of the job id "
                       "columns from information_schema");
   if (strcmp(jobs.text, attempts.text) != 0)
     return sq_err_set(err, SQ_ECONFIG, "ledger: sheetq_jobs.id (%s) and "
-                      "sheetq_attempts.job_id (%s) have different collations",
+                      "sheetq_attempts.job_id (%s) differ in character set or collation",
                       jobs.text, attempts.text);
-  if (strspn(jobs.text, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(jobs.text))
-    return sq_err_set(err, SQ_ECONFIG, "ledger: unexpected collation name %.60s", jobs.text);
-  memcpy(out, jobs.text, sizeof jobs.text);
+  /* It goes into SQL text: names only. */
+  if (strspn(jobs.text, "abcdefghijklmnopqrstuvwxyz0123456789_ ACOLTE") != strlen(jobs.text))
+    return sq_err_set(err, SQ_ECONFIG, "ledger: unexpected character set %.60s", jobs.text);
+  snprintf(out, 256, "%s", jobs.text);
   return SQ_OK;
 }
 
+/* The COMMENT of procedure name ("" when this account sees none). */
+static sq_errcode routine_comment(sq_db *db, const char *name, text_row *out, sq_err *err) {
+  memset(out, 0, sizeof *out);
+  return sq_db_query(db,
+                     "SELECT ROUTINE_COMMENT FROM information_schema.ROUTINES WHERE "
+                     "ROUTINE_SCHEMA = DATABASE() AND ROUTINE_TYPE = 'PROCEDURE' AND "
+                     "ROUTINE_NAME = :n",
+                     (sq_param[]){SQ_P_STR("n", name)}, 1, read_text, out, err);
+}
+
+/* Makes r from create (its COMMENT comment) unless it is there already. */
+static sq_errcode ensure_routine(sq_db *db, const struct routine *r, const char *create,
+                                 const char *comment, sq_err *err) {
+  text_row have;
+  char drop[96];
+  sq_errcode rc = routine_comment(db, r->name, &have, err);
+  if (rc != SQ_OK || (have.found && strcmp(have.text, comment) == 0)) return rc;
+  if (have.found) {
+    /* Made from another text (the tables' collation changed since, a
+     * pre-release body): made again. A worker's round that calls it
+     * meanwhile fails as a passing error and is sent again
+     * (queue/supervisor.c keeps its successes). */
+    snprintf(drop, sizeof drop, "DROP PROCEDURE IF EXISTS %s", r->name);
+    if ((rc = sq_db_exec(db, drop, NULL, 0, NULL, err)) != SQ_OK) return rc;
+  }
+  /* CREATE PROCEDURE has no IF NOT EXISTS in MySQL. Migrations hold a lock
+   * here; one this account cannot see (no privilege on it) is left. */
+  rc = sq_db_exec(db, create, NULL, 0, NULL, err);
+  return rc != SQ_OK && sq_db_errno(db) == ER_SP_ALREADY_EXISTS ? SQ_OK : rc;
+}
+
 sq_errcode sq_ledger_ensure_procedures(sq_db *db, sq_err *err) {
-  char collation[128];
-  sq_errcode rc = id_collation(db, collation, err);
+  char charset[256];
+  bool locked = false;
+  sq_errcode rc = id_charset(db, charset, err);
+  if (rc != SQ_OK) return rc;
+  /* One migration at a time: another must not drop what this one made. */
+  rc = sq_db_query(db, "SELECT GET_LOCK('sheetq_migrate', 60)", NULL, 0, read_flag, &locked,
+                   err);
+  if (rc != SQ_OK) return rc;
+  if (!locked) return sq_err_set(err, SQ_EDB_QUERY, "ledger: another migration holds the lock");
   for (size_t i = 0; rc == SQ_OK && i < sizeof routines / sizeof routines[0]; i++) {
-    const struct routine *r = &routines[i];
-    char comment[32], drop[96];
-    text_row have = {{0}, false};
+    char comment[32];
     sq_buf create;
     sq_buf_init(&create, 1u << 16);
-    rc = make_routine(r, collation, &create, comment, err);
-    if (rc == SQ_OK)
-      rc = sq_db_query(db,
-                       "SELECT ROUTINE_COMMENT FROM information_schema.ROUTINES WHERE "
-                       "ROUTINE_SCHEMA = DATABASE() AND ROUTINE_TYPE = 'PROCEDURE' AND "
-                       "ROUTINE_NAME = :n",
-                       (sq_param[]){SQ_P_STR("n", r->name)}, 1, read_text, &have, err);
-    if (rc == SQ_OK && have.found && strcmp(have.text, comment) != 0) {
-      /* Made from another text: made again. Workers calling it meanwhile
-       * fail their round and go on (their jobs' leases keep them). */
-      snprintf(drop, sizeof drop, "DROP PROCEDURE IF EXISTS %s", r->name);
-      rc = sq_db_exec(db, drop, NULL, 0, NULL, err);
-    }
-    if (rc == SQ_OK && !(have.found && strcmp(have.text, comment) == 0)) {
-      /* CREATE PROCEDURE has no IF NOT EXISTS in MySQL: one made meanwhile
-       * by a concurrent migration (or one this account cannot see) is
-       * the same text. */
-      rc = sq_db_exec(db, sq_buf_str(&create), NULL, 0, NULL, err);
-      if (rc != SQ_OK && sq_db_errno(db) == ER_SP_ALREADY_EXISTS) rc = SQ_OK;
-    }
+    rc = make_routine(&routines[i], charset, &create, comment, err);
+    if (rc == SQ_OK) rc = ensure_routine(db, &routines[i], sq_buf_str(&create), comment, err);
     sq_buf_free(&create);
   }
+  sq_db_exec(db, "DO RELEASE_LOCK('sheetq_migrate')", NULL, 0, NULL, NULL);
   return rc;
 }
 
@@ -775,8 +800,18 @@ out:
 sq_errcode sq_ledger_check_procedures(sq_db *db, sq_err *err) {
   /* Token 0 never matches a running job: the call reads no row, locks
    * nothing and changes nothing. */
-  return sq_db_exec(db, "CALL sheetq_succeeded_v1('', 0, 0, '', 0, @sq_applied_0)", NULL, 0,
-                    NULL, err);
+  sq_errcode rc = sq_db_exec(db, "CALL sheetq_succeeded_v1('', 0, 0, '', 0, @sq_applied_0)",
+                             NULL, 0, NULL, err);
+  unsigned e = rc == SQ_OK ? 0 : sq_db_errno(db);
+  /* Missing, or made for another collation than the tables' (1267): for a
+   * worker about to start, the schema is not migrated. In a round the same
+   * errors stay passing ones: a migration may be making it again. */
+  if (e == ER_SP_DOES_NOT_EXIST || e == ER_CANT_AGGREGATE_2COLLATIONS ||
+      e == ER_CANT_AGGREGATE_3COLLATIONS || e == ER_CANT_AGGREGATE_NCOLLATIONS) {
+    rc = SQ_ECONFIG;
+    if (err) err->code = rc;
+  }
+  return rc;
 }
 
 /* ---- reading ---------------------------------------------------------- */

@@ -112,8 +112,8 @@ sq_errcode sq_ledger_transitions(sq_db *db, sq_ledger_step *steps, size_t n,
 /* The transitions are stored procedures (db_ledger.c, FENCED TRANSITIONS)
  * that `sheetq migrate` creates and the account must be allowed to EXECUTE.
  * A harmless call of one: SQ_ECONFIG naming what is missing (the schema not
- * migrated, the grant), or a temporary code when the database is out of
- * reach. */
+ * migrated or made for another collation, the grant), or a temporary code
+ * when the database is out of reach. */
 sq_errcode sq_ledger_check_procedures(sq_db *db, sq_err *err);
 /* Makes the procedures that are missing, or were made from another text
  * (their COMMENT's fingerprint; the tables' collation is part of it).

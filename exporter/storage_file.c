@@ -96,20 +96,25 @@ static int mkdir_one(const char *path, const char **what) {
  * From the deepest directory up: a new report's directory under its
  * tenant's is one mkdir, not one per component from the root. */
 static sq_errcode mkdir_p(const char *path, const char *ctx, sq_err *err) {
-  char parent[PATH_CAP];
+  char p[PATH_CAP];
   struct stat st;
   const char *what;
-  sq_errcode rc;
+  size_t len = strlen(path);
   if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return SQ_OK;
-  if (strlen(path) >= sizeof parent)
-    return sq_err_set(err, SQ_ESTORAGE, "%s: path too long", ctx);
-  if (mkdir_one(path, &what) == 0) return SQ_OK;
-  if (errno != ENOENT) return sys_error(err, errno, ctx, what, path);
-  parent_of(path, parent, sizeof parent);
-  if (strcmp(parent, path) == 0 || strcmp(parent, "/") == 0 || strcmp(parent, ".") == 0)
-    return sys_error(err, ENOENT, ctx, what, path);
-  if ((rc = mkdir_p(parent, ctx, err)) != SQ_OK) return rc;
-  if (mkdir_one(path, &what) != 0) return sys_error(err, errno, ctx, what, path);
+  if (len >= sizeof p) return sq_err_set(err, SQ_ESTORAGE, "%s: path too long", ctx);
+  memcpy(p, path, len + 1);
+  /* Up: cut the last component off until a directory can be made. */
+  while (mkdir_one(p, &what) != 0) {
+    char *slash = strrchr(p, '/');
+    if (errno != ENOENT || slash == NULL || slash == p)
+      return sys_error(err, errno, ctx, what, p);
+    *slash = '\0';
+  }
+  /* Down: put each cut slash back and make that directory. */
+  while (strlen(p) < len) {
+    p[strlen(p)] = '/';
+    if (mkdir_one(p, &what) != 0) return sys_error(err, errno, ctx, what, p);
+  }
   return SQ_OK;
 }
 

@@ -707,10 +707,14 @@ static void ledger_round(supervisor *sv, size_t n_starting) {
    * and Redis's acknowledgements need not come before it. */
   for (size_t i = 0; i < n_starting; i++)
     start_recorded(sv, sv->starting[i], &sv->steps[n_done + i], rc != SQ_OK);
-  if (rc == SQ_EDB_CONNECT && !sv->stopping) {
-    /* The commit may have landed with only its answer lost: next time these
-     * go "again", so a success already recorded counts as done. */
-    for (size_t i = 0; i < n_done; i++) sv->done[i].sent = true;
+  if (sq_error_is_temporary(rc) && !sv->stopping) {
+    /* A lost connection: the commit may have landed with only its answer
+     * lost, so next time these go "again" and a success already recorded
+     * counts as done. Another passing error (a server turned read-only by
+     * a failover, a procedure a migration is making again) rolled the
+     * round back. Either way the successes wait for the next round. */
+    if (rc == SQ_EDB_CONNECT)
+      for (size_t i = 0; i < n_done; i++) sv->done[i].sent = true;
     SQ_WARN("%zu success(es) wait for the ledger: %s", n_done, e.msg);
     return;
   }

@@ -2,8 +2,9 @@
 # The ledger's transitions are stored procedures (docs/architecture.md).
 # `sheetq migrate` makes each one that is missing, also when the schema
 # version is current (a restore without --routines leaves them out), and
-# makes again one made from another text (its COMMENT's fingerprint); a
-# worker that cannot call them does not start and says to migrate.
+# makes again one made from another text (its COMMENT's fingerprint, which
+# covers the id columns' collation); a worker that cannot call them does
+# not start and says to migrate.
 source "$(dirname "$0")/lib.sh"
 
 load_schema
@@ -51,4 +52,23 @@ assert_contains "$(sq enqueue --period 2026-11)" "1 new job(s)" "enqueue 2026-11
 sq worker --burst 2>"$T_DIR/w2.log" || fail "worker: $(tail -3 "$T_DIR/w2.log")"
 assert_eq "succeeded 1" "$(sql "$T_DB" -e "SELECT state, attempts FROM sheetq_jobs WHERE report_id = 2" | tr '\t' ' ')" \
   "the 2026-11 job, started by the procedure made again"
-echo "ok: migrate makes missing and foreign procedures; a worker without them does not start"
+
+# The id columns converted to another collation: a parameter keeps the
+# collation it was made with (MySQL refuses to compare it with a column of
+# another one, error 1267, where a worker says to migrate; MariaDB 10.11
+# compares), and migrate makes the procedures for the new one.
+sql "$T_DB" -e "ALTER TABLE sheetq_attempts MODIFY job_id CHAR(24) CHARACTER SET utf8mb4
+  COLLATE utf8mb4_bin NOT NULL; ALTER TABLE sheetq_jobs MODIFY id CHAR(24) CHARACTER SET
+  utf8mb4 COLLATE utf8mb4_bin NOT NULL"
+sq migrate >/dev/null || fail "migrate after the collation change"
+[[ $(comment_of sheetq_start_v1) != "$want" ]] || fail "sheetq_start_v1 was not made again"
+sql "$T_DB" -e "SELECT PARAM_LIST FROM mysql.proc WHERE db = DATABASE()
+  AND name = 'sheetq_start_v1'" | grep -q "COLLATE utf8mb4_bin" ||
+  fail "sheetq_start_v1's p_id is not utf8mb4_bin: $(sql "$T_DB" -e "SELECT PARAM_LIST FROM mysql.proc WHERE db = DATABASE() AND name = 'sheetq_start_v1'")"
+sql "$T_DB" -e "INSERT INTO records (report_id, recorded_at, recorded_by, \`values\`)
+  VALUES (1, '2026-12-05 10:00:00', 'x', '{\"1\": 7}')"
+assert_contains "$(sq enqueue --period 2026-12)" "1 new job(s)" "enqueue 2026-12"
+sq worker --burst 2>"$T_DIR/w3.log" || fail "worker: $(tail -3 "$T_DIR/w3.log")"
+assert_eq succeeded "$(sql "$T_DB" -e "SELECT state FROM sheetq_jobs WHERE period = '2026-12'")" \
+  "the 2026-12 job, with procedures for utf8mb4_bin"
+echo "ok: migrate makes missing, foreign and outdated procedures; a worker without them does not start"

@@ -124,6 +124,11 @@ TEST(put_renames_and_replaces_atomically) {
   snprintf(buf, sizeof buf, "%s/7/42", root);
   ASSERT_INT_EQ(count_entries(buf, first, sizeof first), 1);
   ASSERT_STR_EQ(first, "2024-03.xlsx");
+  /* Four directories that do not exist yet, made from the deepest up. */
+  ASSERT(write_file(local, "deep", 4));
+  ASSERT_INT_EQ(sq_storage_put_file(s, local, "a/b/c/d/2024-03.xlsx", &e), SQ_OK);
+  snprintf(dest, sizeof dest, "%s/a/b/c/d/2024-03.xlsx", root);
+  ASSERT_STR_EQ(read_file(dest, buf, sizeof buf), "deep");
   sq_storage_free(s);
 }
 
