@@ -71,4 +71,28 @@ assert_contains "$(sq enqueue --period 2026-12)" "1 new job(s)" "enqueue 2026-12
 sq worker --burst 2>"$T_DIR/w3.log" || fail "worker: $(tail -3 "$T_DIR/w3.log")"
 assert_eq succeeded "$(sql "$T_DB" -e "SELECT state FROM sheetq_jobs WHERE period = '2026-12'")" \
   "the 2026-12 job, with procedures for utf8mb4_bin"
-echo "ok: migrate makes missing, foreign and outdated procedures; a worker without them does not start"
+
+# A procedure made again while a worker runs (the gap between DROP and
+# CREATE): the round that calls it fails as a passing error, its successes
+# wait for a later round, and nothing runs twice.
+sql "$T_DB" -e "INSERT INTO records (report_id, recorded_at, recorded_by, \`values\`) VALUES
+  (1, '2027-01-05 10:00:00', 'x', '{\"1\": 8}'), (2, '2027-01-05 10:00:00', 'x', '{\"2\": 9}')"
+assert_contains "$(sq enqueue --period 2027-01)" "2 new job(s)" "enqueue 2027-01"
+SHEETQ_TEST_FAULT='slow:report=*:2000' "$SHEETQ_BIN" worker --concurrency 2 2>"$T_DIR/w4.log" &
+worker=$!
+running() { [[ $(sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_jobs WHERE period = '2027-01'
+  AND state = 'running'") -ge 1 ]]; }
+wait_until "a 2027-01 job to run" running
+sql "$T_DB" -e "DROP PROCEDURE sheetq_succeeded_v1"
+waiting() { grep -q "success(es) wait for the ledger" "$T_DIR/w4.log"; }
+wait_until "the worker to keep its successes" waiting
+sq migrate >/dev/null || fail "migrate during the run"
+finished() { [[ $(sql "$T_DB" -e "SELECT COUNT(*) FROM sheetq_jobs WHERE period = '2027-01'
+  AND state = 'succeeded'") == 2 ]]; }
+wait_until "both 2027-01 jobs to succeed" finished
+kill -TERM $worker
+wait $worker || fail "worker's exit status after SIGTERM: $?"
+assert_eq "1 1" "$(sql "$T_DB" -e "SELECT MAX(attempts), MAX(a.n) FROM sheetq_jobs j JOIN
+  (SELECT job_id, COUNT(*) n FROM sheetq_attempts GROUP BY job_id) a ON a.job_id = j.id
+  WHERE period = '2027-01'" | tr '\t' ' ')" "attempts of the 2027-01 jobs (ledger, rows)"
+echo "ok: migrate makes missing, foreign and outdated procedures; a worker without them does not start; one made again mid-run loses nothing"
