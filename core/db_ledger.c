@@ -118,31 +118,27 @@ static const struct added_column {
  * is a stored procedure, created by sq_ledger_migrate, so that a step is
  * one statement on the wire (CALL) and the server decides, in one call:
  *
- *   SELECT COUNT(*) INTO fenced FROM sheetq_jobs WHERE <fence> FOR UPDATE;
- *   IF fenced = 1 THEN <follow-ups: the attempt rows> END IF;
- *   UPDATE sheetq_jobs SET ... WHERE fenced = 1 AND <fence>;
+ *   UPDATE sheetq_jobs SET ... WHERE <fence>;
  *   SET p_applied = ROW_COUNT();
+ *   IF p_applied = 1 THEN <follow-ups: the attempt rows> END IF;
  *
- * The check reads the job's row as the fence will (a locking read sees the
- * newest version at any isolation level) and, when it matches, locks it
- * until the commit: nothing can change it before the fence, which therefore
- * matches exactly when fenced = 1, and the fence's own guard rules out the
- * other way round. fenced is the procedure's own variable, and no result
- * goes to the client while the call runs. The fence's changed rows come
- * back through the OUT parameter, into a user variable per step that the
- * round reads with one SELECT after its calls: a CALL's own affected rows
- * cannot say it (MariaDB adds up every statement of the call, a SELECT ...
- * INTO counting 1; MySQL reports the last one). (Before the procedures the
- * same statements went one by one in the round's multi-statement query,
- * guarded by a session variable: 7 statements per job on the wire, 2 now;
- * docs/benchmarks.md. A guard SET @sq_fence = ROW_COUNT() after the fence
- * before that did not hold when the client died just after sending the
- * round: MariaDB ran the rest and committed, but ROW_COUNT() had lost the
- * fence's count once the fence's OK packet could not be sent;
- * test_db_ledger.c, fence_client_killed_mid_round.)
+ * ROW_COUNT() is read inside the call, where no result goes to the client
+ * between the statements, so it is the fence's own count. (When the same
+ * statements went one by one in the round's multi-statement query, a guard
+ * SET @sq_fence = ROW_COUNT() after the fence did not hold when the client
+ * died just after sending the round: MariaDB ran the rest and committed,
+ * but ROW_COUNT() had lost the fence's count once the fence's OK packet
+ * could not be sent; test_db_ledger.c, fence_client_killed_mid_round. The
+ * multi-statement form then needed a locking check of the row before the
+ * fence, a statement more per step: 7 statements per job on the wire
+ * against 2 calls now; docs/benchmarks.md.) The count comes back through
+ * the OUT parameter, into a user variable per step that the round reads
+ * with one SELECT after its calls: a CALL's own affected rows cannot say
+ * it (MariaDB adds up every statement of the call; MySQL reports the last
+ * one).
  *
- * The guard is on the row before the fence, never on what it holds after:
- * a guard on the new row (job has this token and state) would also hold
+ * The guard is the fence's own outcome, decided on the row before the fence,
+ * never what the row holds after: a guard on the new row (job has this token and state) would also hold
  * when the same call is repeated after its first run committed (a round sent
  * again after a lost reply): a start would then mark its own attempt lost
  * and insert it twice, a success would rewrite the attempt's finished_at
@@ -152,9 +148,9 @@ static const struct added_column {
  * has moved on). A repeated non-final failure is not: the row stays
  * runnable under the same token, which its condition accepts, so the repeat
  * writes its attempt's outcome again with what it carries (a resend carries
- * the same). Within the same millisecond its fence changes nothing, and the
- * client, which reads the fence's affected rows (rows changed), counts the
- * step as refused. With the fence refused, fence_refused() works out why
+ * the same). Within the same millisecond its fence changes nothing
+ * (ROW_COUNT() counts rows changed), its follow-ups do not run, and the
+ * client counts the step as refused. With the fence refused, fence_refused() works out why
  * (and, for steps sent again after a lost connection, whether they had
  * applied).
  *
@@ -173,57 +169,48 @@ static const struct added_column {
   "AND COALESCE(lease_token, 0) = p_token"
 
 /* A procedure: its name, its parameters after p_id (the job id, declared
- * by make_routine) and the statements between the check's variable and
- * the OUT parameter's assignment. */
+ * by make_routine), its fence (an UPDATE of the job's row) and what follows
+ * when the fence applied (the attempt rows). */
 static const struct routine {
-  const char *name, *params, *body;
+  const char *name, *params, *fence, *then;
 } routines[] = {
     {"sheetq_start_v1",
      "p_attempt INT, p_token BIGINT UNSIGNED, p_worker VARCHAR(128) CHARACTER SET utf8mb4",
-     "SELECT COUNT(*) INTO fenced FROM sheetq_jobs WHERE " START_FENCE " FOR UPDATE; "
-     "IF fenced = 1 THEN "
+     "UPDATE sheetq_jobs SET state = 'running', attempts = p_attempt, lease_token = p_token, "
+     "worker = p_worker, started_at = COALESCE(started_at, UTC_TIMESTAMP(3)), "
+     "updated_at = UTC_TIMESTAMP(3) WHERE " START_FENCE,
      /* An earlier attempt still marked running lost its worker. */
      "UPDATE sheetq_attempts SET outcome = 'lost', error_code = 'lease_lost', "
      "error = 'the worker stopped renewing its lease; the job was taken over', "
      "finished_at = UTC_TIMESTAMP(3) WHERE job_id = p_id AND outcome = 'running'; "
      "INSERT INTO sheetq_attempts (job_id, attempt, lease_token, worker, outcome, "
-     "started_at) VALUES (p_id, p_attempt, p_token, p_worker, 'running', UTC_TIMESTAMP(3)); "
-     "END IF; "
-     "UPDATE sheetq_jobs SET state = 'running', attempts = p_attempt, lease_token = p_token, "
-     "worker = p_worker, started_at = COALESCE(started_at, UTC_TIMESTAMP(3)), "
-     "updated_at = UTC_TIMESTAMP(3) WHERE fenced = 1 AND " START_FENCE "; "},
+     "started_at) VALUES (p_id, p_attempt, p_token, p_worker, 'running', UTC_TIMESTAMP(3));"},
     {"sheetq_succeeded_v1",
      "p_attempt INT, p_token BIGINT UNSIGNED, p_key VARCHAR(1024) CHARACTER SET utf8mb4, "
      "p_rows BIGINT UNSIGNED",
-     "SELECT COUNT(*) INTO fenced FROM sheetq_jobs WHERE " SUCCEEDED_FENCE " FOR UPDATE; "
-     "IF fenced = 1 THEN "
-     "UPDATE sheetq_attempts SET outcome = 'succeeded', finished_at = UTC_TIMESTAMP(3) "
-     "WHERE job_id = p_id AND attempt = p_attempt AND lease_token = p_token; "
-     "END IF; "
      "UPDATE sheetq_jobs SET state = 'succeeded', output_key = p_key, rows_written = p_rows, "
      "last_error_code = NULL, last_error = NULL, finished_at = UTC_TIMESTAMP(3), "
-     "updated_at = UTC_TIMESTAMP(3) WHERE fenced = 1 AND " SUCCEEDED_FENCE "; "},
+     "updated_at = UTC_TIMESTAMP(3) WHERE " SUCCEEDED_FENCE,
+     "UPDATE sheetq_attempts SET outcome = 'succeeded', finished_at = UTC_TIMESTAMP(3) "
+     "WHERE job_id = p_id AND attempt = p_attempt AND lease_token = p_token;"},
     /* A job that never started (malformed, found unrunnable before the
      * claim reached the ledger) has no token yet: token 0 fences nothing. */
     {"sheetq_failed_v1",
      "p_attempt INT, p_token BIGINT UNSIGNED, p_final TINYINT, "
      "p_code VARCHAR(32) CHARACTER SET utf8mb4, p_msg TEXT CHARACTER SET utf8mb4",
-     "SELECT COUNT(*) INTO fenced FROM sheetq_jobs WHERE " FAILED_FENCE " FOR UPDATE; "
-     "IF fenced = 1 THEN "
-     "UPDATE sheetq_attempts SET outcome = 'failed', error_code = p_code, error = p_msg, "
-     "finished_at = UTC_TIMESTAMP(3) WHERE job_id = p_id AND attempt = p_attempt "
-     "AND lease_token = p_token; "
-     "END IF; "
      "UPDATE sheetq_jobs SET state = IF(p_final, 'failed', 'runnable'), "
      "live = IF(p_final, NULL, 1), attempts = GREATEST(attempts, p_attempt), "
      "last_error_code = p_code, last_error = p_msg, "
      "finished_at = IF(p_final, UTC_TIMESTAMP(3), NULL), updated_at = UTC_TIMESTAMP(3) "
-     "WHERE fenced = 1 AND " FAILED_FENCE "; "},
+     "WHERE " FAILED_FENCE,
+     "UPDATE sheetq_attempts SET outcome = 'failed', error_code = p_code, error = p_msg, "
+     "finished_at = UTC_TIMESTAMP(3) WHERE job_id = p_id AND attempt = p_attempt "
+     "AND lease_token = p_token;"},
 };
 
-/* FNV-1a, 64 bits: tells one procedure text from another, nothing more. */
-static uint64_t fingerprint(const char *s, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ull;
+/* FNV-1a, 64 bits, continued from h: tells one procedure text from
+ * another, nothing more. */
+static uint64_t fingerprint(uint64_t h, const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
   return h;
 }
@@ -233,34 +220,33 @@ static uint64_t fingerprint(const char *s, size_t n) {
  * it is compared with ("utf8mb4 COLLATE utf8mb4_general_ci"): a parameter's
  * collation is the server's default for its character set when the
  * procedure is made, and comparing it with a column of another collation
- * is an error (1267, "illegal mix of collations"), where
- * the literals of the statements before were coerced to the column's. An
- * id longer than the column's 24 characters matches no job, as a literal
- * did, instead of failing the round. */
+ * is an error on MySQL (1267, "illegal mix of collations"), where the
+ * literals of the statements before were coerced to the column's. An id
+ * longer than the column's 24 characters matches no job, as a literal did,
+ * instead of failing the round. */
 static sq_errcode make_routine(const struct routine *r, const char *charset, sq_buf *out,
                                char comment[32], sq_err *err) {
-  sq_buf sig, rest;
+  sq_buf sig, body;
   sq_errcode rc;
-  uint64_t h;
   sq_buf_init(&sig, 1u << 16);
-  sq_buf_init(&rest, 1u << 16);
+  sq_buf_init(&body, 1u << 16);
   rc = sq_buf_printf(&sig, "(p_id VARCHAR(64) CHARACTER SET %s, %s, OUT p_applied TINYINT)",
                      charset, r->params);
   if (rc == SQ_OK)
-    rc = sq_buf_printf(&rest,
-                       "MODIFIES SQL DATA SQL SECURITY INVOKER BEGIN DECLARE fenced INT; %s"
-                       /* The fence's changed rows: 1 applied, 0 refused, read
-                        * inside the call (nothing goes to the client between). */
-                       "SET p_applied = ROW_COUNT(); END", r->body);
+    rc = sq_buf_printf(&body,
+                       "MODIFIES SQL DATA SQL SECURITY INVOKER BEGIN %s; "
+                       "SET p_applied = ROW_COUNT(); IF p_applied = 1 THEN %s END IF; END",
+                       r->fence, r->then);
   if (rc == SQ_OK) {
-    h = fingerprint(sq_buf_str(&sig), sig.len) ^ fingerprint(sq_buf_str(&rest), rest.len);
-    snprintf(comment, 32, "sheetq %016llx", (unsigned long long)h);
+    uint64_t h = fingerprint(0xcbf29ce484222325ull, sq_buf_str(&sig), sig.len);
+    snprintf(comment, 32, "sheetq %016llx",
+             (unsigned long long)fingerprint(h, sq_buf_str(&body), body.len));
     /* The COMMENT is a characteristic: after the parameters. */
     rc = sq_buf_printf(out, "CREATE PROCEDURE %s%s COMMENT '%s' %s", r->name,
-                       sq_buf_str(&sig), comment, sq_buf_str(&rest));
+                       sq_buf_str(&sig), comment, sq_buf_str(&body));
   }
   sq_buf_free(&sig);
-  sq_buf_free(&rest);
+  sq_buf_free(&body);
   return rc == SQ_OK ? SQ_OK : sq_err_set(err, SQ_ENOMEM, "out of memory");
 }
 
@@ -281,7 +267,12 @@ static sq_errcode read_text(void *ctx, char **row, const unsigned long *len,
 }
 
 static sq_errcode read_flag(void *ctx, char **row, const unsigned long *len,
-                            unsigned n_fields, sq_err *err);
+                            unsigned n_fields, sq_err *err) {
+  uint64_t v = 0;
+  (void)err;
+  if (n_fields >= 1 && row[0] && sq_parse_u64(row[0], len[0], &v)) *(bool *)ctx = v != 0;
+  return SQ_OK;
+}
 
 /* The character set and collation of sheetq_jobs.id and
  * sheetq_attempts.job_id, which must agree ("utf8mb4 COLLATE
@@ -366,13 +357,6 @@ sq_errcode sq_ledger_ensure_procedures(sq_db *db, sq_err *err) {
   return rc;
 }
 
-static sq_errcode read_flag(void *ctx, char **row, const unsigned long *len,
-                            unsigned n_fields, sq_err *err) {
-  uint64_t v = 0;
-  (void)err;
-  if (n_fields >= 1 && row[0] && sq_parse_u64(row[0], len[0], &v)) *(bool *)ctx = v != 0;
-  return SQ_OK;
-}
 
 static sq_errcode has_column(sq_db *db, const struct added_column *c, bool *has,
                              sq_err *err) {
