@@ -160,31 +160,19 @@ sq_errcode sq_queue_wait_loaded(sq_queue *q, long max_ms, sq_err *err) {
   }
 }
 
-/* Pipelines HGET state for len items: held[i] when Redis holds the job
- * (items[i].was_failed when it holds it as failed). A job hash without a
- * state is not held: the submit script answers for it. */
-static sq_errcode held_states(sq_queue *q, sq_queue_item *items, size_t len, bool *held,
-                              sq_err *err) {
-  sq_errcode rc = SQ_OK, first = SQ_OK;
-  size_t sent = 0;
-  for (size_t i = 0; i < len; i++) {
-    char key[192];
-    const char *argv[3] = {"HGET", key, "state"};
-    size_t argvlen[3] = {4, 0, 5};
-    argvlen[1] = (size_t)snprintf(key, sizeof key, "%sjob:%s", q->prefix, items[i].id);
-    if ((rc = sq_redis_append(q->redis, 3, argv, argvlen, err)) != SQ_OK) break;
-    sent++;
-  }
-  /* Read every reply that was sent, even after an error, so the
-   * connection stays in step; the first error wins. */
-  for (size_t i = 0; i < sent; i++) {
+/* Reads n pipelined replies, each handed to on_reply (which may turn it
+ * into an error). Every reply that was sent is read, even after an error,
+ * so the connection stays in step; the first error wins. */
+typedef sq_errcode (*reply_fn)(void *ctx, size_t i, const redisReply *reply, sq_err *err);
+
+static sq_errcode read_replies(sq_queue *q, size_t n, reply_fn on_reply, void *ctx,
+                               sq_err *err) {
+  sq_errcode first = SQ_OK;
+  for (size_t i = 0; i < n; i++) {
     redisReply *reply = NULL;
     sq_err e2;
     sq_errcode r2 = sq_redis_read(q->redis, &reply, &e2);
-    held[i] = r2 == SQ_OK && reply->type == REDIS_REPLY_STRING;
-    items[i].was_failed = held[i] && strcmp(reply->str, "failed") == 0;
-    if (r2 == SQ_OK && !held[i] && reply->type != REDIS_REPLY_NIL)
-      r2 = sq_err_set(&e2, SQ_EREDIS_REPLY, "submit: unexpected reply to HGET state");
+    if (r2 == SQ_OK) r2 = on_reply(ctx, i, reply, &e2);
     sq_redis_reply_free(reply);
     if (r2 != SQ_OK && first == SQ_OK) {
       first = r2;
@@ -192,25 +180,68 @@ static sq_errcode held_states(sq_queue *q, sq_queue_item *items, size_t len, boo
     }
     if (r2 == SQ_EREDIS) break; /* connection gone: nothing more to read */
   }
-  return rc != SQ_OK ? rc : first;
+  return first;
+}
+
+typedef struct submit_chunk {
+  sq_queue_item *items;
+  bool *held;         /* held_state: per item, Redis holds the job */
+  const size_t *at;   /* submitted: the item each reply is for */
+  size_t added;
+} submit_chunk;
+
+/* HGET state: a job hash without a state is not held (the submit script
+ * answers for it). */
+static sq_errcode held_state(void *ctx, size_t i, const redisReply *r, sq_err *err) {
+  submit_chunk *c = ctx;
+  c->held[i] = r->type == REDIS_REPLY_STRING;
+  c->items[i].was_failed = c->held[i] && strcmp(r->str, "failed") == 0;
+  if (!c->held[i] && r->type != REDIS_REPLY_NIL)
+    return sq_err_set(err, SQ_EREDIS_REPLY, "submit: unexpected reply to HGET state");
+  return SQ_OK;
+}
+
+/* The submit script: 1 added, or the state of the job Redis holds. */
+static sq_errcode submitted(void *ctx, size_t i, const redisReply *r, sq_err *err) {
+  submit_chunk *c = ctx;
+  sq_queue_item *it = &c->items[c->at[i]];
+  it->was_failed = false;
+  if (r->type == REDIS_REPLY_INTEGER)
+    c->added += (size_t)r->integer;
+  else if (r->type == REDIS_REPLY_STRING)
+    it->was_failed = strcmp(r->str, "failed") == 0;
+  else
+    return sq_err_set(err, SQ_EREDIS_REPLY, "submit: unexpected reply");
+  return SQ_OK;
 }
 
 sq_errcode sq_queue_submit(sq_queue *q, sq_queue_item *items, size_t n,
                            size_t *added, sq_err *err) {
   bool held[SUBMIT_PIPELINE];
+  size_t at[SUBMIT_PIPELINE];
   sq_errcode rc = SQ_OK;
   int reloads = 0;
   *added = 0;
   if ((rc = ready(q, err)) != SQ_OK) return rc;
   for (size_t off = 0; off < n; off += SUBMIT_PIPELINE) {
-    size_t len = n - off < SUBMIT_PIPELINE ? n - off : SUBMIT_PIPELINE;
-    size_t sent = 0, chunk_added = 0, sent_at[SUBMIT_PIPELINE];
-    sq_errcode first = SQ_OK;
+    size_t len = n - off < SUBMIT_PIPELINE ? n - off : SUBMIT_PIPELINE, sent = 0;
+    submit_chunk c = {items + off, held, at, 0};
+    sq_errcode first;
     /* The ledger check resubmits every unfinished job, nearly all of which
-     * Redis holds: a plain read of their state first, and the script (a
-     * few times the cost in Redis) only for the jobs it lacks. */
-    if ((rc = held_states(q, items + off, len, held, err)) != SQ_OK) return rc;
-    for (size_t i = 0; i < len; i++) {
+     * Redis holds: a plain read of their state first (pipelined HGET), and
+     * the script only for the jobs it lacks. */
+    for (size_t i = 0; i < len && rc == SQ_OK; i++) {
+      char key[192];
+      const char *argv[3] = {"HGET", key, "state"};
+      size_t argvlen[3] = {4, 0, 5};
+      argvlen[1] = (size_t)snprintf(key, sizeof key, "%sjob:%s", q->prefix, items[off + i].id);
+      if ((rc = sq_redis_append(q->redis, 3, argv, argvlen, err)) == SQ_OK) sent++;
+    }
+    first = read_replies(q, sent, held_state, &c, err);
+    if (rc == SQ_OK) rc = first;
+    if (rc != SQ_OK) return rc;
+    sent = 0;
+    for (size_t i = 0; i < len && rc == SQ_OK; i++) {
       const sq_queue_item *it = &items[off + i];
       char tenant[24], vcpus[24], max[16], used[16];
       const char *args[8] = {q->prefix, it->id, it->payload, max, tenant, vcpus,
@@ -225,29 +256,9 @@ sq_errcode sq_queue_submit(sq_queue *q, sq_queue_item *items, size_t n,
       snprintf(used, sizeof used, "%d", it->attempts > 0 ? it->attempts : 0);
       argc = sq_scripts_argv(&q->scripts, SQ_SCRIPT_SUBMIT, q->route_key, 8, args,
                              argv, argvlen, 16);
-      if ((rc = sq_redis_append(q->redis, argc, argv, argvlen, err)) != SQ_OK) break;
-      sent_at[sent++] = off + i;
+      if ((rc = sq_redis_append(q->redis, argc, argv, argvlen, err)) == SQ_OK) at[sent++] = i;
     }
-    /* As in held_states: every reply read, the first error wins. */
-    for (size_t i = 0; i < sent; i++) {
-      redisReply *reply = NULL;
-      sq_err e2;
-      sq_errcode r2 = sq_redis_read(q->redis, &reply, &e2);
-      sq_queue_item *it = &items[sent_at[i]];
-      it->was_failed = false;
-      if (r2 == SQ_OK && reply->type == REDIS_REPLY_INTEGER)
-        chunk_added += (size_t)reply->integer;
-      else if (r2 == SQ_OK && reply->type == REDIS_REPLY_STRING)
-        it->was_failed = strcmp(reply->str, "failed") == 0;
-      else if (r2 == SQ_OK)
-        r2 = sq_err_set(&e2, SQ_EREDIS_REPLY, "submit: unexpected reply");
-      sq_redis_reply_free(reply);
-      if (r2 != SQ_OK && first == SQ_OK) {
-        first = r2;
-        if (err) *err = e2;
-      }
-      if (r2 == SQ_EREDIS) break; /* connection gone: nothing more to read */
-    }
+    first = read_replies(q, sent, submitted, &c, err);
     if (rc == SQ_OK) rc = first;
     if (rc == SQ_EREDIS_REPLY && err && strstr(err->msg, "NOSCRIPT") &&
         reloads++ == 0) {
@@ -258,7 +269,7 @@ sq_errcode sq_queue_submit(sq_queue *q, sq_queue_item *items, size_t n,
       continue;
     }
     if (rc != SQ_OK) return rc;
-    *added += chunk_added;
+    *added += c.added;
   }
   return SQ_OK;
 }
