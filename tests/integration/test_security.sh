@@ -5,7 +5,7 @@
 # without printing the password, the warning for a password in a flag, and
 # ssl-mode against a server without TLS.
 source "$(dirname "$0")/lib.sh"
-command -v redis-server >/dev/null || { echo "skip: no redis-server" >&2; exit 77; }
+own_redis_init
 
 # A MariaDB user with a password full of URL syntax, for this database only.
 db_user="sqt_sec_$$"
@@ -23,17 +23,13 @@ sql -e "CREATE USER '$db_user'@'%' IDENTIFIED BY '$db_pass';
 
 # A redis-server of our own: ACL user alice (everything but admin commands,
 # as a production account would be), and a password on the default user.
-port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$OWN_REDIS_PORT
 redis_pass='s3cr@t:pass/1'
 default_pass='def-pw'
-redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$T_DIR" \
-  --requirepass "$default_pass" --user alice on ">$redis_pass" '~*' '&*' '+@all' '-@admin' \
-  >"$T_DIR/redis.log" 2>&1 &
-for _ in $(seq 50); do
-  redis-cli -p "$port" -a "$default_pass" --no-auth-warning PING 2>/dev/null | grep -q PONG && break
-  sleep 0.1
-done
-redis-cli -p "$port" -a "$default_pass" --no-auth-warning PING | grep -q PONG || fail "redis-server did not start"
+own_redis_start --requirepass "$default_pass" --user alice on ">$redis_pass" '~*' '&*' '+@all' \
+  '-@admin'
+answers() { own_redis -a "$default_pass" --no-auth-warning PING 2>/dev/null | grep -q PONG; }
+wait_until -t 30 "redis-server to start" answers
 
 load_schema
 sql "$T_DB" <<'SQL'
