@@ -7,7 +7,7 @@
  *   items are put in (position, id) order here, not by the server: its sort
  *   of a report's few rows cost 20-30 us of server CPU per query (2,000
  *   queries from one client: 135-165 us each with ORDER BY, 115-135 without;
- *   benchmarks.md); qsort of a few items here costs well under a microsecond.
+ *   benchmarks.md).
  * - sq_db_stream_records() is the hot path of a million-row export. It selects
  *   only the four columns the exporter needs and takes recorded_at as the
  *   server's own DATETIME text, which already is "YYYY-MM-DD HH:MM:SS":
