@@ -139,8 +139,9 @@ typedef struct sq_param {
 sq_errcode sq_db_bind(sq_db *db, const char *sql, const sq_param *params,
                       size_t n_params, sq_buf *out, sq_err *err);
 
-/* The server's error number of the last call that failed on this
- * connection (mysqld_error.h), 0 when it did not fail there. */
+/* The server's error number (mysqld_error.h) right after an sq_db_exec or
+ * sq_db_query that failed on this connection; 0 when it did not fail there.
+ * Not after sq_db_transaction, whose ROLLBACK clears it. */
 unsigned sq_db_errno(const sq_db *db);
 
 /* Runs a statement that returns no rows. affected may be NULL. */
